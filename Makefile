@@ -1,0 +1,28 @@
+# Two commands do everything: `make quickstart` and `make test`.
+# Each creates (or reuses) the virtualenv in $(VENV) and installs the package first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-fast quickstart clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests -q
+
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests -q -m "not slow"
+
+quickstart: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/vlbert quickstart
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,229 @@
+"""The ViLBERT backbone: a BERT text stream and a visual stream joined by co-attention blocks.
+
+Order of computation (as the original `BertEncoder`): before co-attention block k, run text layers
+up to `t_biattention_id[k]` and visual layers up to `v_biattention_id[k]`; after the last block,
+the remaining layers of each stream. The forward pass is split in three so that retrieval can
+cache the unimodal states: `encode_text` and `encode_image` run each stream up to the first
+co-attention block, `fuse` runs the rest.
+
+Parameter names follow the original (`embeddings`, `v_embeddings`, `encoder.layer`,
+`encoder.v_layer`, `encoder.c_layer`, `t_pooler`, `v_pooler`), so a BERT checkpoint's
+`embeddings.*` and `encoder.layer.*` load into the text stream as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers import PreTrainedModel
+from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
+
+from vlbert.config import VLBertConfig
+from vlbert.models.coattention import CoAttentionLayer
+from vlbert.models.embeddings import RegionEmbeddings
+from vlbert.models.image_encoders import EncodedImage, build_image_encoder
+from vlbert.models.masks import StreamMasks, build_stream_masks, text_self_mask
+from vlbert.models.outputs import ImageStates, TextStates, VLBertOutput
+from vlbert.models.regions import boxes_to_locations, prepend_global_token, zero_masked_regions
+from vlbert.weights.checkpoint import load_weights, resolve_directory
+
+logger = logging.getLogger(__name__)
+
+
+class VLBertPreTrainedModel(PreTrainedModel):
+    config_class = VLBertConfig
+    base_model_prefix = "vlbert"
+    supports_gradient_checkpointing = True
+    _supports_sdpa = True
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if getattr(module, "_vlbert_keep_init", False):
+            return  # timm image encoders keep their own (or their pretrained) weights
+        super()._init_weights(module)
+        if isinstance(module, BertEmbeddings):
+            with torch.no_grad():
+                module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
+                module.token_type_ids.zero_()
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, *args: Any, **overrides: Any) -> "VLBertPreTrainedModel":
+        """Load a directory written by `save_pretrained` (or a hub id). `overrides` change config
+        keys that do not alter shapes (dropout, `freeze_image_encoder`, ...)."""
+        if args:
+            raise TypeError("from_pretrained takes the path and keyword overrides only")
+        directory = resolve_directory(name_or_path)
+        config = VLBertConfig.from_pretrained(str(directory), **overrides)
+        config.image_pretrained = None  # the saved weights replace any timm initialisation
+        model = cls(config)
+        report = load_weights(model, directory, cls.base_model_prefix)
+        if report.missing:
+            logger.warning("%s: newly initialised (not in the checkpoint): %s", name_or_path, report.missing)
+        if report.unexpected:
+            logger.info("%s: checkpoint weights this model does not use: %s", name_or_path, report.unexpected)
+        return model.eval()
+
+
+def _run_layers(layers: nn.ModuleList, start: int, end: int, hidden: Tensor, mask: Tensor) -> Tensor:
+    for layer in layers[start:end]:
+        out = layer(hidden, mask)
+        hidden = out[0] if isinstance(out, tuple) else out  # transformers 4.x returns a tuple
+    return hidden
+
+
+class Pooler(nn.Module):
+    """First token -> Linear -> ReLU (ViLBERT's pooler; not BERT's tanh)."""
+
+    def __init__(self, in_size: int, out_size: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(in_size, out_size)
+        self.activation = nn.ReLU()
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return self.activation(self.dense(hidden[:, 0]))  # [B, N, D] -> [B, Dbi]
+
+
+class VLBertEncoder(nn.Module):
+    def __init__(self, config: VLBertConfig) -> None:
+        super().__init__()
+        t_cfg, v_cfg = config.text_bert_config(), config.visual_bert_config()
+        self.t_ids, self.v_ids = list(config.t_biattention_id), list(config.v_biattention_id)
+        self.layer = nn.ModuleList(BertLayer(t_cfg, layer_idx=i) for i in range(config.num_hidden_layers))
+        self.v_layer = nn.ModuleList(BertLayer(v_cfg, layer_idx=i) for i in range(config.v_num_hidden_layers))
+        self.c_layer = nn.ModuleList(CoAttentionLayer(config) for _ in range(config.num_coattention_layers))
+
+    @property
+    def text_start(self) -> int:
+        """Text layers that run before the first co-attention block."""
+        return self.t_ids[0] if self.t_ids else len(self.layer)
+
+    @property
+    def visual_start(self) -> int:
+        return self.v_ids[0] if self.v_ids else len(self.v_layer)
+
+    def run_text(self, hidden: Tensor, mask: Tensor, start: int, end: int) -> Tensor:
+        return _run_layers(self.layer, start, end, hidden, mask)
+
+    def run_visual(self, hidden: Tensor, mask: Tensor, start: int, end: int) -> Tensor:
+        return _run_layers(self.v_layer, start, end, hidden, mask)
+
+    def fuse(self, text: Tensor, visual: Tensor, masks: StreamMasks) -> tuple[Tensor, Tensor]:
+        """From the first co-attention block to the end: ([B, L, Dt], [B, R, Dv]) -> the same."""
+        t_start, v_start = self.text_start, self.visual_start
+        for block, t_end, v_end in zip(self.c_layer, self.t_ids, self.v_ids):
+            text = self.run_text(text, masks.text, t_start, t_end)
+            visual = self.run_visual(visual, masks.visual, v_start, v_end)
+            visual, text = block(visual, text, masks)
+            t_start, v_start = t_end, v_end
+        text = self.run_text(text, masks.text, t_start, len(self.layer))
+        visual = self.run_visual(visual, masks.visual, v_start, len(self.v_layer))
+        return text, visual
+
+
+class VLBertModel(VLBertPreTrainedModel):
+    """The two-stream backbone. Inputs: token ids, and either region features + boxes or pixels."""
+
+    def __init__(self, config: VLBertConfig) -> None:
+        super().__init__(config)
+        self.image_encoder = build_image_encoder(config)  # sets v_feature_size for pixel encoders
+        for module in self.image_encoder.modules():
+            module._vlbert_keep_init = True
+        self.embeddings = BertEmbeddings(config.text_bert_config())
+        self.v_embeddings = RegionEmbeddings(config)
+        self.encoder = VLBertEncoder(config)
+        self.t_pooler = Pooler(config.hidden_size, config.bi_hidden_size)
+        self.v_pooler = Pooler(config.v_hidden_size, config.bi_hidden_size)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.embeddings.word_embeddings = value
+
+    def encode_text(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        causal: bool = False,
+    ) -> TextStates:
+        """Embeddings and the text layers before the first co-attention block. ids [B, L]."""
+        mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+        hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # [B, L, Dt]
+        hidden = self.encoder.run_text(hidden, text_self_mask(mask, causal), 0, self.encoder.text_start)
+        return TextStates(hidden, mask, causal)
+
+    def encode_regions(
+        self,
+        region_features: Tensor | None = None,
+        region_boxes: Tensor | None = None,
+        region_mask: Tensor | None = None,
+        pixel_values: Tensor | None = None,
+    ) -> EncodedImage:
+        """Run the image encoder: region features + boxes, or pixels, to regions."""
+        if self.config.image_encoder == "regions":
+            if region_features is None or region_boxes is None:
+                raise ValueError("this model reads region features: pass region_features and region_boxes")
+            return self.image_encoder(region_features, region_boxes, region_mask)
+        if pixel_values is None:
+            raise ValueError(f"this model reads pixels ({self.config.image_encoder}): pass pixel_values")
+        return self.image_encoder(pixel_values)
+
+    def encode_image(
+        self,
+        region_features: Tensor | None = None,
+        region_boxes: Tensor | None = None,
+        region_mask: Tensor | None = None,
+        pixel_values: Tensor | None = None,
+        masked_regions: Tensor | None = None,
+    ) -> ImageStates:
+        """Image encoder, region masking, IMG token, visual embedding and the visual layers before
+        the first co-attention block. `masked_regions` [B, N] bool zeroes those regions' features
+        (N counts the encoder's regions, without the IMG token)."""
+        regions = self.encode_regions(region_features, region_boxes, region_mask, pixel_values)
+        features = zero_masked_regions(regions.features, masked_regions)  # [B, N, Df]
+        locations = boxes_to_locations(regions.boxes)  # [B, N, 5]
+        targets, mask = regions.features, regions.mask
+        if self.config.add_global_image_token:
+            features, locations, mask = prepend_global_token(features, locations, mask)  # R = N + 1
+            targets = torch.cat([features[:, :1], targets], dim=1)
+        hidden = self.v_embeddings(features, locations)  # [B, R, Dv]
+        hidden = self.encoder.run_visual(hidden, mask[:, None, None, :], 0, self.encoder.visual_start)
+        return ImageStates(hidden, mask, targets)
+
+    def fuse(self, text: TextStates, image: ImageStates) -> VLBertOutput:
+        """The co-attention part, from unimodal states (which may be cached and re-paired)."""
+        masks = build_stream_masks(text.mask, image.mask, causal=text.causal)
+        text_hidden, visual_hidden = self.encoder.fuse(text.hidden, image.hidden, masks)
+        return VLBertOutput(
+            text_hidden=text_hidden,
+            visual_hidden=visual_hidden,
+            pooled_text=self.t_pooler(text_hidden),
+            pooled_visual=self.v_pooler(visual_hidden),
+            text_mask=text.mask,
+            visual_mask=image.mask,
+            unimodal_text=text.hidden[:, 0],
+            unimodal_visual=image.hidden[:, 0],
+            visual_features=image.features,
+        )
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        region_features: Tensor | None = None,
+        region_boxes: Tensor | None = None,
+        region_mask: Tensor | None = None,
+        pixel_values: Tensor | None = None,
+        masked_regions: Tensor | None = None,
+        causal: bool = False,
+    ) -> VLBertOutput:
+        """input_ids [B, L]; region_features [B, N, Df] + region_boxes [B, N, 4] (normalised
+        x1, y1, x2, y2) + region_mask [B, N], or pixel_values [B, 3, H, W]."""
+        text = self.encode_text(input_ids, attention_mask, token_type_ids, causal)
+        image = self.encode_image(region_features, region_boxes, region_mask, pixel_values, masked_regions)
+        return self.fuse(text, image)

@@ -1,0 +1,80 @@
+"""Saving and loading vlbert model directories (`config.json` + `model.safetensors`).
+
+Loading builds the model normally and then copies the saved tensors in, so every buffer (ours and
+timm's) is initialised as in a fresh model. A backbone checkpoint loads into any task model (its
+new heads are reported), and a task checkpoint loads into the backbone (its heads are skipped).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from torch import Tensor, nn
+
+from vlbert.weights.bert_init import LoadReport
+
+WEIGHTS_NAME = "model.safetensors"
+INDEX_NAME = "model.safetensors.index.json"
+
+
+def resolve_directory(name_or_path: str) -> Path:
+    """A local directory, or a hub repository id downloaded (or found in the local cache)."""
+    if os.path.isdir(name_or_path):
+        return Path(name_or_path)
+    if os.path.exists(name_or_path):
+        raise ValueError(f"{name_or_path} is a file; give the directory written by save_pretrained")
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors", "*.md"]))
+    except Exception as err:  # noqa: BLE001 - any hub failure means "not found" to the user
+        raise FileNotFoundError(f"{name_or_path}: no such directory, and the hub could not provide it ({err})") from err
+
+
+def read_state_dict(directory: Path) -> dict[str, Tensor]:
+    """All tensors of a saved model, single file or sharded."""
+    single = directory / WEIGHTS_NAME
+    if single.is_file():
+        return load_file(str(single))
+    index = directory / INDEX_NAME
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        state: dict[str, Tensor] = {}
+        for shard in shards:
+            state.update(load_file(str(directory / shard)))
+        return state
+    raise FileNotFoundError(f"{directory} has no {WEIGHTS_NAME} (pickled weights are not read; convert them)")
+
+
+def _align_prefix(state: dict[str, Tensor], model: nn.Module, prefix: str) -> dict[str, Tensor]:
+    """Add or strip the backbone prefix so a backbone and a task checkpoint fit either model."""
+    wants_prefix = hasattr(model, prefix)
+    has_prefix = any(k.startswith(prefix + ".") for k in state)
+    if wants_prefix and not has_prefix:
+        return {f"{prefix}.{k}": v for k, v in state.items()}
+    if has_prefix and not wants_prefix:
+        return {k[len(prefix) + 1 :]: v for k, v in state.items() if k.startswith(prefix + ".")}
+    return state
+
+
+def load_weights(model: nn.Module, directory: Path, prefix: str = "vlbert") -> LoadReport:
+    """Copy a saved state dict into `model`; shapes must match. Tied weights count as loaded."""
+    state = _align_prefix(read_state_dict(directory), model, prefix)
+    own = model.state_dict()
+    report = LoadReport()
+    with torch.no_grad():
+        for key, value in state.items():
+            if key not in own:
+                report.unexpected.append(key)
+                continue
+            if own[key].shape != value.shape:
+                raise ValueError(f"{directory}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}")
+            own[key].copy_(value)
+            report.loaded.append(key)
+    loaded_ptrs = {own[k].data_ptr() for k in report.loaded}
+    report.missing = [k for k in own if k not in state and own[k].data_ptr() not in loaded_ptrs]
+    return report
