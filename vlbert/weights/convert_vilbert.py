@@ -136,7 +136,10 @@ def original_to_vlbert(original: dict[str, Tensor], task: str = "pretraining") -
 
 def vlbert_to_original(state: dict[str, Tensor], v_hidden_size: int, hidden_size: int) -> dict[str, Tensor]:
     """The inverse mapping, for exporting and for checking that the mapping is complete. The
-    unused `q_dense` weights are written as zeros so the original code loads the result strictly."""
+    unused `q_dense` weights are written as zeros so the original code loads the result strictly.
+    `state` is a task model's state dict, or a backbone's (keys without the `vlbert.` prefix)."""
+    if not any(k.startswith("vlbert.") for k in state):
+        state = {f"vlbert.{k}": v for k, v in state.items()}
     inverse_heads = {new: old for old, new in _HEAD_RENAMES.items()}
     inverse_co = {new: old for old, new in _CO_RENAMES.items()}
     out: dict[str, Tensor] = {}
