@@ -64,6 +64,7 @@ class ConversionReport:
     state_dict: dict[str, Tensor]
     dropped: list[str] = field(default_factory=list)  # known-unused original keys
     unknown: list[str] = field(default_factory=list)  # keys this converter does not know
+    new_heads: list[str] = field(default_factory=list)  # modules of the target model left newly initialised
 
 
 def load_original_state_dict(path: str | Path) -> dict[str, Tensor]:
@@ -213,8 +214,9 @@ def convert_checkpoint(
     own = model.state_dict()
     state = {k: v for k, v in report.state_dict.items() if k in own}
     result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("itc_head.")]
-    if missing:
-        raise ValueError(f"{checkpoint}: the {task} model has weights the checkpoint lacks: {missing[:10]}")
+    missing_backbone = [k for k in result.missing_keys if k.startswith("vlbert.")]
+    if missing_backbone:
+        raise ValueError(f"{checkpoint}: backbone weights missing from the checkpoint: {missing_backbone[:10]}")
+    report.new_heads = sorted({k.rsplit(".", 2)[0] for k in result.missing_keys})
     model.save_pretrained(str(out_dir))
     return report
