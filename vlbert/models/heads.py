@@ -55,11 +55,16 @@ class ITCHead(nn.Module):
         self.visual_proj = nn.Linear(config.v_hidden_size, config.itc_dim)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / init_temperature)))
 
+    def embed_text(self, unimodal_text: Tensor) -> Tensor:
+        return F.normalize(self.text_proj(unimodal_text), dim=-1)  # [B, Dt] -> [B, E]
+
+    def embed_image(self, unimodal_visual: Tensor) -> Tensor:
+        return F.normalize(self.visual_proj(unimodal_visual), dim=-1)  # [B, Dv] -> [B, E]
+
     def forward(self, unimodal_text: Tensor, unimodal_visual: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         # [B, Dt], [B, Dv] -> [B, E], [B, E] (unit norm), scale []
-        text = F.normalize(self.text_proj(unimodal_text), dim=-1)
-        image = F.normalize(self.visual_proj(unimodal_visual), dim=-1)
-        return text, image, self.logit_scale.clamp(max=math.log(100.0)).exp()
+        scale = self.logit_scale.clamp(max=math.log(100.0)).exp()
+        return self.embed_text(unimodal_text), self.embed_image(unimodal_visual), scale
 
 
 class VQAHead(nn.Module):

@@ -1,0 +1,117 @@
+"""Metrics against hand-computed values; retrieval modes and decoding on a tiny model."""
+
+import pytest
+import torch
+
+import vlbert
+from vlbert.eval.decoding import generate
+from vlbert.eval.metrics import accuracy, caption_scores, recall_at_k
+from vlbert.eval.retrieval import all_pairs_scores, encode_images, encode_texts, itm_scores, two_stage_scores
+from vlbert.models.heads import fuse_pooled
+from tests.conftest import make_inputs
+
+
+def test_recall_at_k_hand_computed():
+    # 4 captions, 2 images; captions 0, 1 belong to image 0 and 2, 3 to image 1.
+    scores = torch.tensor([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.5]])
+    owner = torch.tensor([0, 0, 1, 1])
+    m = recall_at_k(scores, owner)
+    assert m.t2i_r1 == pytest.approx(0.5)  # captions 0 and 2 rank their image first
+    assert m.t2i_r5 == pytest.approx(1.0)
+    # image 0: best caption 0.9 is its own (rank 0); image 1: 0.8 (caption 1, not its own) beats 0.7
+    assert m.i2t_r1 == pytest.approx(0.5)
+    assert m.i2t_r5 == m.i2t_r10 == pytest.approx(1.0)
+    # 12 images, the right one always ranked 7th: R@5 = 0, R@10 = 1
+    scores = torch.arange(12.0).repeat(12, 1)
+    m = recall_at_k(scores, torch.full((12,), 5))
+    assert (m.t2i_r1, m.t2i_r5, m.t2i_r10) == (0.0, 0.0, 1.0)
+
+
+def test_accuracy_ignores_unlabelled_positions():
+    logits = torch.tensor([[[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]])
+    labels = torch.tensor([[1, 1, -100]])
+    assert accuracy(logits, labels) == pytest.approx(0.5)
+
+
+def test_caption_scores_known_values():
+    refs = {"a": ["a red circle left of a blue square", "the red circle is left of the blue square"],
+            "b": ["two green squares at the top", "green squares at the top"]}
+    perfect = caption_scores({"a": refs["a"][0], "b": refs["b"][0]}, refs)
+    assert perfect["bleu4"] == pytest.approx(1.0, abs=1e-6)
+    wrong = caption_scores({"a": "yellow", "b": "yellow"}, refs)
+    assert wrong["bleu4"] < 1e-6 and wrong["cider"] == pytest.approx(0.0)
+    assert perfect["cider"] > 1.0
+    # punctuation and case do not matter
+    assert caption_scores({"a": "A red circle, left of a BLUE square.", "b": refs["b"][0]}, refs) == perfect
+    with pytest.raises(ValueError, match="differ in ids"):
+        caption_scores({"a": "x"}, refs)
+
+
+def _retrieval_setup(num_images=6, caps_per_image=2):
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="retrieval").eval()
+    imgs = make_inputs(batch=num_images, regions=4, seed=3)
+    caps = make_inputs(batch=num_images * caps_per_image, length=7, seed=4)
+    caps.attention_mask[::3, 5:] = False
+    texts = encode_texts(model, [(caps.input_ids[i : i + 5], caps.attention_mask[i : i + 5]) for i in range(0, len(caps.input_ids), 5)])
+    image_batches = [dict(region_features=imgs.region_features[i : i + 4], region_boxes=imgs.region_boxes[i : i + 4])
+                     for i in range(0, num_images, 4)]
+    images = encode_images(model, image_batches)
+    return model, imgs, caps, texts, images
+
+
+def test_cached_states_give_the_same_score_as_a_full_forward():
+    model, imgs, caps, texts, images = _retrieval_setup()
+    scores = all_pairs_scores(model, texts, images, batch_size=7)
+    assert scores.shape == (12, 6)
+    t, i = 5, 2
+    with torch.no_grad():
+        out = model(caps.input_ids[t : t + 1], attention_mask=caps.attention_mask[t : t + 1],
+                    region_features=imgs.region_features[i : i + 1], region_boxes=imgs.region_boxes[i : i + 1])
+    expected = out.itm_logits[0, 1] - out.itm_logits[0, 0]
+    torch.testing.assert_close(scores[t, i], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_two_stage_equals_all_pairs_on_the_pairs_it_reranks():
+    model, imgs, caps, texts, images = _retrieval_setup()
+    full = all_pairs_scores(model, texts, images)
+    fast = two_stage_scores(model, texts, images, k=2)
+    sims = texts.embeds @ images.embeds.t()
+    chosen = torch.zeros_like(sims, dtype=torch.bool)
+    chosen.scatter_(1, sims.topk(2, dim=1).indices, True)
+    chosen.scatter_(0, sims.topk(2, dim=0).indices, True)
+    torch.testing.assert_close(fast[chosen], full[chosen], atol=1e-5, rtol=1e-5)
+    assert fast[~chosen].max() < fast[chosen].min()
+    # with k = all, two-stage is exactly all-pairs
+    torch.testing.assert_close(two_stage_scores(model, texts, images, k=12), full, atol=1e-5, rtol=1e-5)
+
+
+def test_greedy_decoding_follows_the_argmax_and_beams_score_at_least_as_well():
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="captioning").eval()
+    imgs = make_inputs(batch=2, regions=4, seed=5)
+    inputs = dict(region_features=imgs.region_features, region_boxes=imgs.region_boxes)
+    greedy = generate(model, inputs, bos_id=101, eos_id=102, max_length=5)
+    assert len(greedy) == 2 and all(len(g) <= 5 for g in greedy)
+    # replay the greedy caption of image 0 with a full forward: each token is the argmax
+    for row, caption in enumerate(greedy):
+        ids = torch.tensor([[101] + caption])
+        with torch.no_grad():
+            logits = model(ids, region_features=imgs.region_features[row : row + 1],
+                           region_boxes=imgs.region_boxes[row : row + 1]).logits
+        argmax = logits[0].argmax(-1).tolist()
+        assert argmax[: len(caption)] == caption
+        if len(caption) < 5:
+            assert argmax[len(caption)] == 102  # stopped at EOS
+
+    def logprob(seq, row):
+        ids = torch.tensor([[101] + seq])
+        with torch.no_grad():
+            lp = model(ids, region_features=imgs.region_features[row : row + 1],
+                       region_boxes=imgs.region_boxes[row : row + 1]).logits.log_softmax(-1)
+        return sum(lp[0, i, tok].item() for i, tok in enumerate(seq))
+
+    beam = generate(model, inputs, bos_id=101, eos_id=102, max_length=5, num_beams=4)
+    for row in range(2):
+        if len(beam[row]) == len(greedy[row]) == 5:  # neither ended early: same length, comparable
+            assert logprob(beam[row], row) >= logprob(greedy[row], row) - 1e-4

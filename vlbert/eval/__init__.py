@@ -1,0 +1,1 @@
+"""Evaluation: metrics, retrieval in two modes, caption decoding."""
