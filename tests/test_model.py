@@ -63,7 +63,7 @@ def _pretraining_step_grads(model, inputs, masked):
     N = masked.shape[1]
     targets = PreTrainingTargets(
         mlm_labels=mlm_labels,
-        masked_regions=masked,
+        region_labels=masked,
         region_targets=torch.softmax(torch.randn(B, N, model.config.v_target_size), -1),
         itm_labels=torch.tensor([1, 0] * (B // 2) + [1] * (B % 2)),
     )

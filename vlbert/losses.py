@@ -76,7 +76,7 @@ def caption_loss(logits: Tensor, input_ids: Tensor, attention_mask: Tensor) -> T
 @dataclass
 class PreTrainingTargets:
     mlm_labels: Tensor | None = None  # [B, L], -100 where not masked
-    masked_regions: Tensor | None = None  # [B, N] bool
+    region_labels: Tensor | None = None  # [B, N] bool: regions to predict (masked or kept, 15 %)
     region_targets: Tensor | None = None  # [B, N, C] class probabilities (KL objective)
     itm_labels: Tensor | None = None  # [B], 1 = match
     itc_pairs_aligned: bool = True  # the batch holds aligned pairs (needed for ITC)
@@ -98,15 +98,15 @@ def pretraining_loss(
     parts: dict[str, Tensor] = {}
     if weights.get("mlm") and targets.mlm_labels is not None:
         parts["mlm"] = mlm_loss(out.mlm_logits, targets.mlm_labels)
-    if weights.get("mrm") and targets.masked_regions is not None:
+    if weights.get("mrm") and targets.region_labels is not None:
         if region_objective == "kl":
             if targets.region_targets is None:
                 raise ValueError("the KL region objective needs region_targets (class distributions)")
-            parts["mrm"] = region_kl_loss(out.region_logits, targets.region_targets, targets.masked_regions)
+            parts["mrm"] = region_kl_loss(out.region_logits, targets.region_targets, targets.region_labels)
         else:
             feats = out.backbone.visual_features
             parts["mrm"] = region_regression_loss(
-                out.region_logits, _drop_global_token(feats, targets.masked_regions.shape[1]), targets.masked_regions
+                out.region_logits, _drop_global_token(feats, targets.region_labels.shape[1]), targets.region_labels
             )
     if weights.get("itm") and targets.itm_labels is not None:
         parts["itm"] = itm_loss(out.itm_logits, targets.itm_labels)

@@ -13,16 +13,11 @@ from vlbert.models.outputs import ImageStates
 from vlbert.models.tasks import VLBertForCaptioning
 
 
-def _repeat_image(image: ImageStates, times: int) -> ImageStates:
-    rep = lambda t: t.repeat_interleave(times, dim=0)  # noqa: E731
-    return ImageStates(rep(image.hidden), rep(image.mask), rep(image.features))
-
-
 def _next_logprobs(model: VLBertForCaptioning, prefix: Tensor, image: ImageStates) -> Tensor:
     # prefix [n, t], image states for n rows -> log-probabilities of the next token [n, V]
     text = model.vlbert.encode_text(prefix, causal=True)
-    out = model.vlbert.fuse(text, image)
-    return model.mlm_head(out.text_hidden[:, -1]).float().log_softmax(-1)
+    hidden = model.vlbert.fuse(text, image).text_hidden[:, -1]  # [n, Dt]: only the last position
+    return model.mlm_head(hidden).float().log_softmax(-1)
 
 
 @torch.inference_mode()
@@ -41,7 +36,7 @@ def generate(
     batch = image.hidden.shape[0]
     device = image.hidden.device
     beams = num_beams
-    image = _repeat_image(image, beams)
+    image = image.select(torch.arange(batch, device=device).repeat_interleave(beams))
     seqs = torch.full((batch * beams, 1), bos_id, dtype=torch.long, device=device)  # [B*K, 1]
     scores = torch.zeros(batch, beams, device=device)
     scores[:, 1:] = float("-inf")  # all beams start identical: keep one

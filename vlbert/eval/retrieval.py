@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from vlbert.models.heads import fuse_pooled
 from vlbert.models.outputs import ImageStates, TextStates
 from vlbert.models.tasks import VLBertForRetrieval
 
@@ -71,14 +70,10 @@ def encode_images(model: VLBertForRetrieval, batches: Iterable[dict[str, Tensor]
 def itm_scores(model: VLBertForRetrieval, texts: EncodedSet, images: EncodedSet,
                text_idx: Tensor, image_idx: Tensor, batch_size: int = 256) -> Tensor:
     """Match log-odds (logit 1 - logit 0) of the pairs (text_idx[p], image_idx[p]): [P]."""
-    t, v = texts.states, images.states
     out = []
     for start in range(0, len(text_idx), batch_size):
         ti, vi = text_idx[start : start + batch_size], image_idx[start : start + batch_size]
-        fused = model.vlbert.fuse(
-            TextStates(t.hidden[ti], t.mask[ti]), ImageStates(v.hidden[vi], v.mask[vi], v.features[vi])
-        )
-        logits = model.itm_head(fuse_pooled(fused.pooled_text, fused.pooled_visual, model.config.fusion_method))
+        logits = model.match_logits(texts.states.select(ti), images.states.select(vi))  # [P, 2]
         out.append(logits[:, 1] - logits[:, 0])
     return torch.cat(out)
 

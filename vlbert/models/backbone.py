@@ -210,7 +210,7 @@ class VLBertModel(VLBertPreTrainedModel):
             visual_features=image.features,
         )
 
-    def forward(
+    def encode_pair(
         self,
         input_ids: Tensor,
         attention_mask: Tensor | None = None,
@@ -221,9 +221,14 @@ class VLBertModel(VLBertPreTrainedModel):
         pixel_values: Tensor | None = None,
         masked_regions: Tensor | None = None,
         causal: bool = False,
-    ) -> VLBertOutput:
-        """input_ids [B, L]; region_features [B, N, Df] + region_boxes [B, N, 4] (normalised
-        x1, y1, x2, y2) + region_mask [B, N], or pixel_values [B, 3, H, W]."""
+    ) -> tuple[TextStates, ImageStates]:
+        """Both streams up to the first co-attention block (arguments as `forward`)."""
         text = self.encode_text(input_ids, attention_mask, token_type_ids, causal)
         image = self.encode_image(region_features, region_boxes, region_mask, pixel_values, masked_regions)
-        return self.fuse(text, image)
+        return text, image
+
+    def forward(self, input_ids: Tensor, **inputs: Any) -> VLBertOutput:
+        """input_ids [B, L]; attention_mask [B, L]; token_type_ids [B, L]; region_features
+        [B, N, Df] + region_boxes [B, N, 4] (normalised x1, y1, x2, y2) + region_mask [B, N], or
+        pixel_values [B, 3, H, W]; masked_regions [B, N] bool; causal (captioning masks)."""
+        return self.fuse(*self.encode_pair(input_ids, **inputs))

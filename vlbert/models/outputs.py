@@ -15,6 +15,10 @@ class TextStates:
     mask: Tensor  # [B, L] bool, True = real token
     causal: bool = False  # sequence-to-sequence (captioning) masking
 
+    def select(self, index: Tensor) -> "TextStates":
+        """Rows `index` [P] (repeats allowed): re-pair cached states without re-encoding."""
+        return TextStates(self.hidden[index], self.mask[index], self.causal)
+
 
 @dataclass
 class ImageStates:
@@ -23,6 +27,10 @@ class ImageStates:
     hidden: Tensor  # [B, R, Dv] (R includes the IMG token when the config adds one)
     mask: Tensor  # [B, R] bool, True = real region
     features: Tensor  # [B, R, Df] encoder features before region masking (regression targets)
+
+    def select(self, index: Tensor) -> "ImageStates":
+        """Rows `index` [P] (repeats allowed)."""
+        return ImageStates(self.hidden[index], self.mask[index], self.features[index])
 
 
 @dataclass

@@ -1,10 +1,14 @@
 """Task models: the backbone plus the heads each task needs.
 
 Every task model keeps the backbone under `vlbert` so that a pre-trained checkpoint loads into any
-of them with `from_pretrained` (new heads are reported as newly initialised).
+of them with `from_pretrained` (new heads are reported as newly initialised). Each has
+`forward(input_ids, **inputs)` (inputs as `VLBertModel.forward`) and `forward_states(text, image)`
+on unimodal states from `vlbert.encode_pair`, which may be cached and re-paired with `select`.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from torch import Tensor, nn
 from transformers.models.bert.modeling_bert import BertLMPredictionHead
@@ -12,18 +16,49 @@ from transformers.models.bert.modeling_bert import BertLMPredictionHead
 from vlbert.config import VLBertConfig
 from vlbert.models.backbone import VLBertModel, VLBertPreTrainedModel
 from vlbert.models.heads import ITCHead, ITMHead, RegionHead, VQAHead, fuse_pooled
-from vlbert.models.outputs import CaptioningOutput, PreTrainingOutput, RetrievalOutput, VQAOutput
+from vlbert.models.outputs import (
+    CaptioningOutput,
+    ImageStates,
+    PreTrainingOutput,
+    RetrievalOutput,
+    TextStates,
+    VLBertOutput,
+    VQAOutput,
+)
 
-_MLM_TIES = {
-    "mlm_head.decoder.weight": "vlbert.embeddings.word_embeddings.weight",
-    "mlm_head.decoder.bias": "mlm_head.bias",
-}
+
+class _TaskModel(VLBertPreTrainedModel):
+    vlbert: VLBertModel
+
+    def forward(self, input_ids: Tensor, **inputs: Any) -> Any:
+        return self.forward_states(*self.vlbert.encode_pair(input_ids, **inputs))
+
+    def forward_states(self, text: TextStates, image: ImageStates) -> Any:
+        raise NotImplementedError
+
+    def fused(self, out: VLBertOutput) -> Tensor:
+        return fuse_pooled(out.pooled_text, out.pooled_visual, self.config.fusion_method)  # [B, Dbi]
 
 
-class _WithMLMHead(VLBertPreTrainedModel):
+class _Matching(_TaskModel):
+    """Models with ITM and ITC heads."""
+
+    itm_head: ITMHead
+    itc_head: ITCHead
+
+    def match_logits(self, text: TextStates, image: ImageStates) -> Tensor:
+        """ITM logits [P, 2] of paired rows of cached states (column 1 = match)."""
+        return self.itm_head(self.fused(self.vlbert.fuse(text, image)))
+
+
+class _WithMLMHead(_TaskModel):
     """A task model whose MLM decoder is tied to the word embeddings."""
 
-    _tied_weights_keys = _MLM_TIES
+    _tied_weights_keys = {
+        "mlm_head.decoder.weight": "vlbert.embeddings.word_embeddings.weight",
+        "mlm_head.decoder.bias": "mlm_head.bias",
+    }
+    mlm_head: BertLMPredictionHead
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.mlm_head.decoder
@@ -33,7 +68,7 @@ class _WithMLMHead(VLBertPreTrainedModel):
         self.mlm_head.bias = new.bias
 
 
-class VLBertForPreTraining(_WithMLMHead):
+class VLBertForPreTraining(_WithMLMHead, _Matching):
     """MLM + masked region modelling + ITM + ITC heads."""
 
     def __init__(self, config: VLBertConfig) -> None:
@@ -45,15 +80,13 @@ class VLBertForPreTraining(_WithMLMHead):
         self.itc_head = ITCHead(config)
         self.post_init()
 
-    def forward(self, input_ids: Tensor, **inputs: object) -> PreTrainingOutput:
-        """Arguments as `VLBertModel.forward`."""
-        out = self.vlbert(input_ids, **inputs)
-        fused = fuse_pooled(out.pooled_text, out.pooled_visual, self.config.fusion_method)
+    def forward_states(self, text: TextStates, image: ImageStates) -> PreTrainingOutput:
+        out = self.vlbert.fuse(text, image)
         text_embed, image_embed, scale = self.itc_head(out.unimodal_text, out.unimodal_visual)
         return PreTrainingOutput(
             mlm_logits=self.mlm_head(out.text_hidden),
             region_logits=self.region_head(out.visual_hidden),
-            itm_logits=self.itm_head(fused),
+            itm_logits=self.itm_head(self.fused(out)),
             text_embed=text_embed,
             image_embed=image_embed,
             logit_scale=scale,
@@ -61,7 +94,7 @@ class VLBertForPreTraining(_WithMLMHead):
         )
 
 
-class VLBertForVQA(VLBertPreTrainedModel):
+class VLBertForVQA(_TaskModel):
     def __init__(self, config: VLBertConfig, dropout: float = 0.1) -> None:
         super().__init__(config)
         self.vlbert = VLBertModel(config)
@@ -69,13 +102,12 @@ class VLBertForVQA(VLBertPreTrainedModel):
         self.vqa_head = VQAHead(config)
         self.post_init()
 
-    def forward(self, input_ids: Tensor, **inputs: object) -> VQAOutput:
-        out = self.vlbert(input_ids, **inputs)
-        fused = fuse_pooled(out.pooled_text, out.pooled_visual, self.config.fusion_method)
-        return VQAOutput(logits=self.vqa_head(self.dropout(fused)), backbone=out)
+    def forward_states(self, text: TextStates, image: ImageStates) -> VQAOutput:
+        out = self.vlbert.fuse(text, image)
+        return VQAOutput(logits=self.vqa_head(self.dropout(self.fused(out))), backbone=out)
 
 
-class VLBertForRetrieval(VLBertPreTrainedModel):
+class VLBertForRetrieval(_Matching):
     """ITM cross-encoder score per pair plus ITC embeddings for fast first-stage retrieval."""
 
     def __init__(self, config: VLBertConfig) -> None:
@@ -85,11 +117,10 @@ class VLBertForRetrieval(VLBertPreTrainedModel):
         self.itc_head = ITCHead(config)
         self.post_init()
 
-    def forward(self, input_ids: Tensor, **inputs: object) -> RetrievalOutput:
-        out = self.vlbert(input_ids, **inputs)
-        fused = fuse_pooled(out.pooled_text, out.pooled_visual, self.config.fusion_method)
+    def forward_states(self, text: TextStates, image: ImageStates) -> RetrievalOutput:
+        out = self.vlbert.fuse(text, image)
         text_embed, image_embed, scale = self.itc_head(out.unimodal_text, out.unimodal_visual)
-        return RetrievalOutput(self.itm_head(fused), text_embed, image_embed, scale, out)
+        return RetrievalOutput(self.itm_head(self.fused(out)), text_embed, image_embed, scale, out)
 
 
 class VLBertForCaptioning(_WithMLMHead):
@@ -101,8 +132,13 @@ class VLBertForCaptioning(_WithMLMHead):
         self.mlm_head = BertLMPredictionHead(config.text_bert_config())
         self.post_init()
 
-    def forward(self, input_ids: Tensor, **inputs: object) -> CaptioningOutput:
-        out = self.vlbert(input_ids, causal=True, **inputs)
+    def forward(self, input_ids: Tensor, **inputs: Any) -> CaptioningOutput:
+        return self.forward_states(*self.vlbert.encode_pair(input_ids, causal=True, **inputs))
+
+    def forward_states(self, text: TextStates, image: ImageStates) -> CaptioningOutput:
+        if not text.causal:
+            raise ValueError("captioning needs text states encoded with causal=True")
+        out = self.vlbert.fuse(text, image)
         return CaptioningOutput(logits=self.mlm_head(out.text_hidden), backbone=out)
 
 

@@ -1,0 +1,213 @@
+"""Write :class:`~vlbert.data.schema.ShardSample` s into webdataset shards plus a ``manifest.json``.
+
+Shards are named ``{prefix}-{index:06d}.tar``; samples of different splits go to different shard
+series (prefix ``{prefix}-{split}``) so that a loader can pick a split from the manifest alone.
+Tar headers carry a fixed mtime, so the same samples always give byte-identical shards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import webdataset as wds
+
+from vlbert.data.schema import FORMAT, DataError, ShardSample
+
+MANIFEST = "manifest.json"
+_NAME_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+@dataclass
+class ShardInfo:
+    """One written shard file."""
+
+    name: str  # file name inside the output directory
+    count: int  # samples in it
+    split: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "count": self.count, "split": self.split}
+
+
+@dataclass
+class WriteSummary:
+    """What a shard-writing run did: shards written, samples skipped and why, speed."""
+
+    out_dir: str
+    source: str
+    shards: list[ShardInfo] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> count
+    skipped_examples: list[str] = field(default_factory=list)  # the first few, "reason: path"
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return sum(s.count for s in self.shards)
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def splits(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for shard in self.shards:
+            if shard.split is not None:
+                counts[shard.split] = counts.get(shard.split, 0) + shard.count
+        return counts
+
+    @property
+    def images_per_second(self) -> float:
+        return self.total / self.seconds if self.seconds > 0 else float("inf")
+
+    def skip(self, reason: str, what: str, max_examples: int = 10) -> None:
+        """Count one skipped item; keep the first few for the report."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+        if len(self.skipped_examples) < max_examples:
+            self.skipped_examples.append(f"{reason}: {what}")
+
+    def format(self) -> str:
+        """A short human-readable report."""
+        splits = ", ".join(f"{k}: {v}" for k, v in self.splits.items())
+        lines = [f"wrote {self.total} samples ({splits}) in {len(self.shards)} shards to {self.out_dir}"]
+        lines.append(f"skipped {self.num_skipped}" + "".join(f"; {r}: {n}" for r, n in self.skipped.items()))
+        lines += [f"  {example}" for example in self.skipped_examples]
+        lines.append(f"{self.seconds:.2f} s, {self.images_per_second:.0f} images/s")
+        return "\n".join(lines)
+
+
+def shard_name(prefix: str, index: int) -> str:
+    return f"{prefix}-{index:06d}.tar"
+
+
+def series_prefix(prefix: str, split: str | None) -> str:
+    """The shard-name prefix of one split's series, checked to be a plain file-name part."""
+    name = f"{prefix}-{split}" if split else prefix
+    if not _NAME_PART.match(name):
+        raise DataError(f"shard prefix and split may only use letters, digits, '_' and '-': {name!r}")
+    return name
+
+
+def open_tar(path: str | os.PathLike[str]) -> wds.TarWriter:
+    """A tar writer that takes pre-encoded members and stamps a fixed mtime (reproducible bytes)."""
+    return wds.TarWriter(os.fspath(path), encoder=False, mtime=0.0)
+
+
+def _partial(path: str | os.PathLike[str]) -> str:
+    """Shards are written under this name and renamed when complete, so a crash leaves no half shard."""
+    return os.fspath(path) + ".partial"
+
+
+def write_shard(path: str | os.PathLike[str], samples: Iterable[ShardSample]) -> int:
+    """Write all ``samples`` into one tar file; return how many. Used for parallel generation."""
+    count = 0
+    with open_tar(_partial(path)) as tar:
+        for sample in samples:
+            tar.write(sample.members())
+            count += 1
+    os.replace(_partial(path), path)
+    return count
+
+
+@dataclass
+class _Series:
+    prefix: str
+    split: str | None
+    index: int = 0
+    count: int = 0
+    tar: wds.TarWriter | None = None
+
+
+class ShardSetWriter:
+    """Writes samples into shards of at most ``shard_size``, one numbered series per split."""
+
+    def __init__(self, out_dir: str | os.PathLike[str], prefix: str, shard_size: int = 1000) -> None:
+        if shard_size < 1:
+            raise DataError(f"shard size must be at least 1, got {shard_size}")
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.prefix = prefix
+        self.shard_size = shard_size
+        self.shards: list[ShardInfo] = []
+        self._series: dict[str | None, _Series] = {}
+        self._keys: set[str] = set()
+
+    def write(self, sample: ShardSample) -> None:
+        if sample.key in self._keys:
+            raise DataError(f"duplicate sample key {sample.key!r}")
+        self._keys.add(sample.key)
+        split = sample.record.split or None
+        series = self._series.get(split)
+        if series is None:
+            series = self._series[split] = _Series(series_prefix(self.prefix, split), split)
+        if series.tar is not None and series.count >= self.shard_size:
+            self._finish(series)
+        if series.tar is None:
+            series.tar = open_tar(_partial(self.out_dir / shard_name(series.prefix, series.index)))
+        series.tar.write(sample.members())
+        series.count += 1
+
+    def _finish(self, series: _Series) -> None:
+        assert series.tar is not None
+        series.tar.close()
+        name = shard_name(series.prefix, series.index)
+        os.replace(_partial(self.out_dir / name), self.out_dir / name)
+        self.shards.append(ShardInfo(name, series.count, series.split))
+        series.tar, series.count, series.index = None, 0, series.index + 1
+
+    def close(self) -> list[ShardInfo]:
+        """Close the open shards; return every shard written, in series order."""
+        for series in self._series.values():
+            if series.tar is not None:
+                self._finish(series)
+        order = {split: i for i, split in enumerate(self._series)}
+        self.shards.sort(key=lambda s: (order[s.split], s.name))
+        return self.shards
+
+    def __enter__(self) -> ShardSetWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_manifest(
+    out_dir: str | os.PathLike[str], source: str, shards: list[ShardInfo], meta: dict[str, Any] | None = None
+) -> Path:
+    """Write ``manifest.json``: format, source, shards with counts, total and per-split counts."""
+    splits: dict[str, int] = {}
+    for shard in shards:
+        if shard.split is not None:
+            splits[shard.split] = splits.get(shard.split, 0) + shard.count
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "source": source,
+        "shards": [s.to_json() for s in shards],
+        "total": sum(s.count for s in shards),
+        "splits": splits,
+    }
+    if meta:
+        manifest["meta"] = meta
+    path = Path(out_dir) / MANIFEST
+    path.write_text(json.dumps(manifest, indent=1) + "\n")
+    return path
+
+
+def prepare_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False) -> Path:
+    """Create ``out_dir``; refuse one that holds a manifest unless ``overwrite`` (then drop its shards)."""
+    path = Path(out_dir)
+    manifest = path / MANIFEST
+    if manifest.exists():
+        if not overwrite:
+            raise DataError(f"{path} already holds shards ({MANIFEST}); pass overwrite to replace them")
+        for shard in json.loads(manifest.read_text()).get("shards", []):
+            if _NAME_PART.match(shard["name"].removesuffix(".tar")):  # never leave the directory
+                (path / shard["name"]).unlink(missing_ok=True)
+        manifest.unlink()
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,1 @@
+"""Training: optimiser and schedule, objectives per task, the loop, checkpoints."""

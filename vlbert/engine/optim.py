@@ -1,0 +1,64 @@
+"""AdamW with separate learning rates for the (pre-trained) backbone and the (new) heads, and a
+warm-up followed by linear or cosine decay."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.optim.lr_scheduler import LambdaLR
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4  # backbone (parameters under `vlbert.`)
+    head_lr: float | None = None  # heads; None = lr
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    schedule: str = "linear"  # "linear" | "cosine" | "constant"
+
+
+def _no_decay(name: str, param: nn.Parameter) -> bool:
+    return param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") or "logit_scale" in name
+
+
+def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
+    """Four groups: backbone/heads x decay/no-decay. Frozen parameters are left out."""
+    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        is_head = not name.startswith("vlbert.") and hasattr(model, "vlbert")
+        groups.setdefault((is_head, _no_decay(name, param)), []).append(param)
+    head_lr = cfg.lr if cfg.head_lr is None else cfg.head_lr
+    return [
+        {"params": params, "lr": head_lr if is_head else cfg.lr, "weight_decay": 0.0 if no_decay else cfg.weight_decay}
+        for (is_head, no_decay), params in sorted(groups.items())
+    ]
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
+    fused = all(p.is_cuda for p in model.parameters())
+    return torch.optim.AdamW(param_groups(model, cfg), betas=cfg.betas, fused=fused or None)
+
+
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """Multiplier of the base learning rate at `step` (0-based)."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    if schedule == "linear":
+        return 1.0 - progress
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ValueError(f"schedule must be linear, cosine or constant, got {schedule!r}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig, total_steps: int) -> LambdaLR:
+    lr_factor(0, cfg.warmup_steps, total_steps, cfg.schedule)  # validates the schedule name
+    return LambdaLR(optimizer, lambda step: lr_factor(step, cfg.warmup_steps, total_steps, cfg.schedule))
