@@ -13,10 +13,14 @@ Parameter names follow the original (`embeddings`, `v_embeddings`, `encoder.laye
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import save_file
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
@@ -28,7 +32,7 @@ from vlbert.models.image_encoders import EncodedImage, build_image_encoder
 from vlbert.models.masks import StreamMasks, build_stream_masks, text_self_mask
 from vlbert.models.outputs import ImageStates, TextStates, VLBertOutput
 from vlbert.models.regions import boxes_to_locations, prepend_global_token, zero_masked_regions
-from vlbert.weights.checkpoint import load_weights, resolve_directory
+from vlbert.weights.checkpoint import WEIGHTS_NAME, load_weights, resolve_directory
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,17 @@ class VLBertPreTrainedModel(PreTrainedModel):
             with torch.no_grad():
                 module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
                 module.token_type_ids.zero_()
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
+        """Write `config.json` and `model.safetensors` (tied weights stored once)."""
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = copy.deepcopy(self.config)
+        config.image_pretrained = None  # the weights are in the file; do not fetch them again
+        config.save_pretrained(str(directory))
+        tied = set(getattr(self, "_tied_weights_keys", None) or {})  # copies of other tensors
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in tied}
+        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *args: Any, **overrides: Any) -> "VLBertPreTrainedModel":

@@ -1,0 +1,128 @@
+"""The training engine: objectives, schedule, overfitting, exact resume, non-finite guard."""
+
+import math
+
+import pytest
+import torch
+
+import vlbert
+from vlbert.data.batch import Batch
+from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig, negative_partners
+from vlbert.engine.optim import OptimConfig, lr_factor, param_groups
+from vlbert.engine.trainer import NonFiniteLoss, TrainConfig, Trainer
+from tests.conftest import make_inputs
+
+
+def pretrain_batch(seed=0, batch=4):
+    x = make_inputs(batch=batch, length=8, regions=5, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.full_like(x.input_ids, -100)
+    labels[:, 2:4] = x.input_ids[:, 2:4]
+    ids = x.input_ids.clone()
+    ids[:, 2:4] = 103  # [MASK]
+    mrm = torch.zeros(batch, 5, dtype=torch.bool)
+    mrm[:, 1] = True
+    return Batch(
+        input_ids=ids, attention_mask=x.attention_mask, region_features=x.region_features,
+        region_boxes=x.region_boxes, region_mask=x.region_mask, mlm_labels=labels, masked_regions=mrm,
+        mrm_labels=mrm, region_class_probs=torch.softmax(torch.randn(batch, 5, 10, generator=g) * 3, -1),
+    )
+
+
+def vqa_batch(seed=0, batch=4):
+    x = make_inputs(batch=batch, length=8, regions=5, seed=seed)
+    scores = torch.zeros(batch, 10)
+    scores[torch.arange(batch), torch.arange(batch) % 10] = 1.0
+    return Batch(input_ids=x.input_ids, attention_mask=x.attention_mask, region_features=x.region_features,
+                 region_boxes=x.region_boxes, region_mask=x.region_mask, answer_scores=scores)
+
+
+def fixed(batch):
+    return lambda epoch, skip: iter([batch] * (3 - skip))
+
+
+def test_lr_schedule_values():
+    assert lr_factor(0, 4, 20, "linear") == pytest.approx(0.25)
+    assert lr_factor(3, 4, 20, "linear") == pytest.approx(1.0)
+    assert lr_factor(12, 4, 20, "linear") == pytest.approx(0.5)
+    assert lr_factor(12, 4, 20, "cosine") == pytest.approx(0.5)
+    assert lr_factor(8, 4, 20, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.25)))
+    with pytest.raises(ValueError, match="schedule"):
+        lr_factor(5, 0, 10, "step")
+
+
+def test_param_groups_split_backbone_heads_and_decay():
+    model = vlbert.create_model("tiny", task="vqa")
+    groups = param_groups(model, OptimConfig(lr=1e-4, head_lr=1e-3, weight_decay=0.05))
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    head = {id(p) for p in model.vqa_head.parameters()}
+    for g in groups:
+        is_head = any(id(p) in head for p in g["params"])
+        assert g["lr"] == (1e-3 if is_head else 1e-4)
+        assert all(p.ndim >= 2 for p in g["params"]) == (g["weight_decay"] == 0.05)
+
+
+def test_hard_negatives_avoid_the_positive_and_follow_similarity():
+    sims = torch.tensor([[5.0, 4.0, -9.0], [0.0, 5.0, 3.0], [-9.0, 4.0, 5.0]])
+    g = torch.Generator().manual_seed(0)
+    picks = torch.stack([negative_partners(sims, "hard", g) for _ in range(200)])
+    assert (picks != torch.arange(3)).all()
+    assert (picks[:, 0] == 1).float().mean() > 0.95  # row 0's most similar other column
+    rand = torch.stack([negative_partners(sims, "random", g) for _ in range(200)])
+    assert (rand != torch.arange(3)).all() and len(rand[:, 0].unique()) == 2
+
+
+@pytest.mark.parametrize("task, make", [("pretraining", pretrain_batch), ("vqa", vqa_batch)])
+def test_model_overfits_a_fixed_batch(task, make, tmp_path):
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task=task, hidden_dropout_prob=0.0, v_hidden_dropout_prob=0.0,
+                                attention_probs_dropout_prob=0.0, v_attention_probs_dropout_prob=0.0)
+    batch = make()
+    step = lambda m, b: OBJECTIVES[task](m, b, ObjectiveConfig(negatives="random"))  # noqa: E731
+    cfg = TrainConfig(max_steps=120, optim=OptimConfig(lr=2e-3, warmup_steps=5, schedule="constant"),
+                      progress=False, log_every=1)
+    state = Trainer(model, step, cfg, tmp_path, device="cpu").fit(fixed(batch))
+    losses = [h["loss"] for h in state.history if "loss" in h]
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+def _run(tmp_path, steps, resume=False, save_every=0):
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="pretraining")
+    batches = [pretrain_batch(seed=i) for i in range(5)]
+    make = lambda epoch, skip: iter(batches[skip:])  # noqa: E731
+    step = lambda m, b: OBJECTIVES["pretraining"](m, b, ObjectiveConfig())  # noqa: E731
+    cfg = TrainConfig(max_steps=steps, save_every=save_every, progress=False,
+                      optim=OptimConfig(lr=1e-3, warmup_steps=2))
+    trainer = Trainer(model, step, cfg, tmp_path, device="cpu")
+    if resume:
+        assert trainer.resume()
+    trainer.fit(make)
+    return model
+
+
+def test_resume_continues_exactly(tmp_path):
+    straight = _run(tmp_path / "a", steps=8)
+    _run(tmp_path / "b", steps=8, save_every=3)  # leaves checkpoints at 3 and 6 ... and 8
+    # restart from step 6 as if the run had died there
+    (tmp_path / "b" / "checkpoints" / "latest").write_text("step-00000006")
+    resumed = _run(tmp_path / "b", steps=8, resume=True)
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_nonfinite_loss_skips_or_stops(tmp_path):
+    model = vlbert.create_model("tiny", task="vqa")
+    bad = vqa_batch()
+    bad.region_features[0, 0, 0] = float("nan")
+    step = lambda m, b: OBJECTIVES["vqa"](m, b, ObjectiveConfig())  # noqa: E731
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(max_steps=1, progress=False, nonfinite="stop")
+    with pytest.raises(NonFiniteLoss, match="step 1"):
+        Trainer(model, step, cfg, tmp_path, device="cpu").fit(fixed(bad))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    good = vqa_batch(seed=1)
+    mixed = lambda epoch, skip: iter([bad, good, good][skip:])  # noqa: E731
+    trainer = Trainer(model, step, TrainConfig(max_steps=2, progress=False), tmp_path, device="cpu")
+    state = trainer.fit(mixed)
+    assert state.skipped_steps == 1 and state.step == 2

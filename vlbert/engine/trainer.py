@@ -1,0 +1,241 @@
+"""The training loop: accumulation, clipping, bf16 autocast on CUDA, non-finite guard, progress,
+TensorBoard, periodic evaluation keeping the best model, and exact resume from checkpoints.
+
+Data comes from `make_batches(epoch, skip)`, which yields the epoch's batches starting after the
+first `skip` ones, so a resumed run continues from the same position in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vlbert.engine.checkpoint import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
+from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler
+from vlbert.losses import LossOutput
+
+logger = logging.getLogger(__name__)
+
+BatchFactory = Callable[[int, int], Iterator[Any]]  # (epoch, batches to skip) -> batches
+StepFn = Callable[[nn.Module, Any], LossOutput]
+EvalFn = Callable[[nn.Module], dict[str, float]]
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 1000
+    grad_accum: int = 1
+    clip_norm: float | None = 1.0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 0  # 0 = only at the end
+    save_every: int = 0  # 0 = only at the end
+    keep_checkpoints: int = 2
+    best_metric: str | None = None  # key of the eval dict; higher is better
+    nonfinite: str = "skip"  # "skip" the step or "stop" the run
+    progress: bool = True
+
+
+@dataclass
+class TrainState:
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    batches_in_epoch: int = 0  # batches of this epoch already consumed
+    best: float | None = None
+    skipped_steps: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, step_fn: StepFn, cfg: TrainConfig, out_dir: str | Path,
+                 eval_fn: EvalFn | None = None, device: str | torch.device | None = None) -> None:
+        self.cfg, self.step_fn, self.eval_fn = cfg, step_fn, eval_fn
+        self.out_dir = Path(out_dir)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        torch.manual_seed(cfg.seed)
+        self.model = model.to(self.device)
+        if cfg.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        self.forward_model = torch.compile(self.model) if cfg.compile else self.model
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.max_steps)
+        self.state = TrainState()
+        self.writer = self._tensorboard()
+
+    def _tensorboard(self) -> Any:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is a dependency, but the loop must not need it
+            return None
+        return SummaryWriter(str(self.out_dir / "tb"))
+
+    @property
+    def autocast_dtype(self) -> torch.dtype | None:
+        wanted = self.cfg.precision
+        if wanted == "bf16" or (wanted == "auto" and self.device.type == "cuda"):
+            return torch.bfloat16
+        return None
+
+    def resume(self) -> bool:
+        """Restore the latest complete checkpoint in `out_dir`; False when there is none."""
+        path = latest_checkpoint(self.out_dir / "checkpoints")
+        if path is None:
+            return False
+        from vlbert.weights.checkpoint import load_weights
+
+        load_weights(self.model, path)
+        saved = load_trainer_state(path)
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.state = TrainState(**saved["train_state"])
+        set_rng_state(saved["rng"])
+        logger.info("resumed from %s at step %d", path, self.state.step)
+        return True
+
+    def save(self) -> Path:
+        trainer_state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "train_state": asdict(self.state),
+            "rng": rng_state(),
+        }
+        return save_checkpoint(self.out_dir / "checkpoints", self.state.step, self.model, trainer_state,
+                               self.cfg.keep_checkpoints)
+
+    def _micro_step(self, batch: Any) -> LossOutput:
+        batch = batch.to(self.device)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
+                            enabled=self.autocast_dtype is not None):
+            loss = self.step_fn(self.forward_model, batch)
+        (loss.total / self.cfg.grad_accum).backward()
+        return loss
+
+    def _optimizer_step(self, losses: list[LossOutput]) -> dict[str, float]:
+        total = sum(float(l.total.detach()) for l in losses) / len(losses)
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(
+            [p for p in self.model.parameters() if p.grad is not None], self.cfg.clip_norm or float("inf")
+        ) if grads else torch.tensor(0.0)
+        if not (math.isfinite(total) and torch.isfinite(norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            self.state.skipped_steps += 1
+            message = f"non-finite loss or gradient at step {self.state.step + 1} (loss {total}, grad norm {float(norm)})"
+            if self.cfg.nonfinite == "stop":
+                raise NonFiniteLoss(message)
+            logger.warning("%s: step skipped", message)
+            return {}
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.state.step += 1
+        logs = {"loss": total, "grad_norm": float(norm), "lr": self.scheduler.get_last_lr()[0]}
+        for name in losses[0].parts:
+            logs[f"loss_{name}"] = sum(float(l.parts[name].detach()) for l in losses) / len(losses)
+        return logs
+
+    def _batches(self, make_batches: BatchFactory) -> Iterator[Any]:
+        """Batches forever, epoch after epoch, from the saved position."""
+        while True:
+            for batch in make_batches(self.state.epoch, self.state.batches_in_epoch):
+                self.state.batches_in_epoch += 1
+                yield batch
+            if self.state.batches_in_epoch == 0:
+                raise ValueError("the training data yielded no batch")
+            self.state.epoch += 1
+            self.state.batches_in_epoch = 0
+
+    def fit(self, make_batches: BatchFactory) -> TrainState:
+        cfg = self.cfg
+        self.model.train()
+        batches = self._batches(make_batches)
+        progress = _Progress(cfg.max_steps, self.state.step, enabled=cfg.progress)
+        while self.state.step < cfg.max_steps:
+            losses = [self._micro_step(next(batches)) for _ in range(cfg.grad_accum)]
+            logs = self._optimizer_step(losses)
+            if not logs:
+                continue
+            progress.update(self.state.step, logs["loss"])
+            self._log(logs)
+            last = self.state.step == cfg.max_steps
+            if (cfg.eval_every and self.state.step % cfg.eval_every == 0) or last:
+                self.evaluate()
+            if (cfg.save_every and self.state.step % cfg.save_every == 0) or last:
+                self.save()
+        progress.close()
+        return self.state
+
+    def _log(self, logs: dict[str, float]) -> None:
+        if self.writer is not None:
+            for key, value in logs.items():
+                self.writer.add_scalar(f"train/{key}", value, self.state.step)
+        if self.state.step % self.cfg.log_every == 0 or self.state.step == 1:
+            self.state.history.append({"step": self.state.step, **logs})
+
+    def evaluate(self) -> dict[str, float]:
+        if self.eval_fn is None:
+            return {}
+        self.model.eval()
+        metrics = self.eval_fn(self.model)
+        self.model.train()
+        self.state.history.append({"step": self.state.step, **{f"eval_{k}": v for k, v in metrics.items()}})
+        if self.writer is not None:
+            for key, value in metrics.items():
+                self.writer.add_scalar(f"eval/{key}", value, self.state.step)
+        key = self.cfg.best_metric
+        if key is not None and (self.state.best is None or metrics[key] > self.state.best):
+            self.state.best = metrics[key]
+            self._save_best()
+        self._write_metrics()
+        return metrics
+
+    def _save_best(self) -> None:
+        tmp, final = self.out_dir / ".best.tmp", self.out_dir / "best"
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.model.save_pretrained(str(tmp))
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+
+    def _write_metrics(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "metrics.json").write_text(json.dumps(self.state.history, indent=1))
+
+
+class _Progress:
+    """A tqdm bar with loss, steps/s and ETA (silent when disabled or tqdm is missing)."""
+
+    def __init__(self, total: int, start: int, enabled: bool) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True)
+        self.started, self.last = time.perf_counter(), start
+
+    def update(self, step: int, loss: float) -> None:
+        if self.bar is not None:
+            self.bar.update(step - self.last)
+            self.bar.set_postfix(loss=f"{loss:.4f}")
+        self.last = step
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
