@@ -1,0 +1,44 @@
+import pytest
+
+from vlbert.runconfig import ConfigError, load_run_config, parse_override
+
+
+def test_yaml_then_defaults_then_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("model:\n  name: tiny\ntrain:\n  max_steps: 50\n  optim:\n    lr: 3.0e-4\n")
+    cfg = load_run_config(path, ["train.max_steps=7", "objective.weights.mlm=0.5"], task="vqa")
+    assert cfg.task == "vqa" and cfg.train.max_steps == 7 and cfg.train.optim.lr == pytest.approx(3e-4)
+    assert cfg.objective.weights == dict(mlm=0.5, mrm=1.0, itm=1.0, itc=1.0)  # merged into the defaults
+
+
+def test_values_are_typed():
+    assert parse_override("train.optim.lr=1e-4") == ("train.optim.lr", "1e-4")  # YAML 1.1 reads a string...
+    assert load_run_config(None, ["train.optim.lr=1e-4"]).train.optim.lr == pytest.approx(1e-4)  # ...we convert
+    assert load_run_config(None, ["eval.limit=null"]).eval.limit is None
+    assert load_run_config(None, ["data.tokenizer=/x/vocab"]).data.tokenizer == "/x/vocab"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.max_stepz=5", "unknown config key 'train.max_stepz'"),
+        ("trian.max_steps=5", "unknown config key 'trian'"),
+        ("train.max_steps=abc", "train.max_steps: expected int"),
+        ("train.max_steps=2.5", "train.max_steps: expected int"),
+        ("train.progress=maybe", "train.progress: expected true or false"),
+        ("model=3", "model: expected a mapping"),
+        ("no_equals_sign", "is not key=value"),
+    ],
+)
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(None, [override])
+
+
+def test_missing_file_and_bad_top_level(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_run_config(tmp_path / "nope.yaml")
+    path = tmp_path / "list.yaml"
+    path.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping at the top level"):
+        load_run_config(path)

@@ -1,0 +1,171 @@
+"""Run configuration: YAML files in `configs/` plus `key=value` overrides, parsed into typed
+dataclasses. An unknown key or a value of the wrong type is a `ConfigError` naming the key."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vlbert.engine.objectives import ObjectiveConfig
+from vlbert.engine.trainer import TrainConfig
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ModelSection:
+    name: str = "tiny"  # a preset, or a saved model directory
+    init: str | None = None  # start from this saved model (e.g. a pre-training run's model/)
+    text_pretrained: str | None = None  # a BERT checkpoint for the text stream
+    overrides: dict[str, Any] = field(default_factory=dict)  # VLBertConfig keys
+
+
+@dataclass
+class DataSection:
+    train: str | None = None  # shard directory
+    val: str | None = None
+    test: str | None = None
+    tokenizer: str | None = None  # BERT vocabulary dir / hub name; None = build WordPiece from the data
+    vocab_size: int = 1000  # size of a WordPiece vocabulary built from the data
+    max_length: int = 48
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    num_workers: int = 0
+    shuffle_buffer: int = 1000
+    num_answers: int = 3129  # VQA answer vocabulary size (top-K)
+    label_fraction: float = 1.0  # use this fraction of the training labels (VQA ablations)
+    on_error: str = "skip"  # bad samples: "skip" (counted) or "raise"
+
+
+@dataclass
+class EvalSection:
+    retrieval_mode: str = "two-stage"  # or "all-pairs"
+    k: int = 16  # ITC candidates re-ranked by ITM
+    num_beams: int = 1
+    max_caption_length: int = 24
+    limit: int | None = None  # evaluate on at most this many images
+
+
+@dataclass
+class RunConfig:
+    task: str = "pretraining"
+    out_dir: str = "runs/default"
+    device: str | None = None
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    eval: EvalSection = field(default_factory=EvalSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _convert(value: Any, kind: Any, key: str) -> Any:
+    """`value` as type `kind` (from a dataclass annotation), or ConfigError."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _convert(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {kind}, got {value!r}")
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return build(kind, value, key)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        inner = typing.get_args(kind)[:1] or (Any,)
+        items = [_convert(v, inner[0], f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    return _scalar(value, kind, key)
+
+
+def _scalar(value: Any, kind: Any, key: str) -> Any:
+    if kind is Any:
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if kind in (int, float) and not isinstance(value, bool):
+        try:
+            converted = kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}") from None
+        if kind is int and isinstance(value, float) and value != converted:
+            raise ConfigError(f"{key}: expected int, got {value!r}")
+        return converted
+    if kind is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+
+
+def build(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """An instance of dataclass `cls` from a nested dict; unknown keys are errors."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown config key '{where}{unknown[0]}' (known: {', '.join(sorted(names))})")
+    kwargs = {k: _convert(v, hints[k], f"{prefix}.{k}" if prefix else k) for k, v in values.items()}
+    defaults = cls()
+    for key, value in kwargs.items():  # a mapping merges into its default (weights.mlm=0.5 keeps itc)
+        if typing.get_origin(hints[key]) is dict and isinstance(value, dict):
+            kwargs[key] = {**getattr(defaults, key), **value}
+    return cls(**kwargs)
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{dotted}: '{part}' is not a section")
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'train.max_steps=100' -> ('train.max_steps', 100); values are YAML scalars."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value")
+    key, raw = text.split("=", 1)
+    return key.strip(), yaml.safe_load(raw) if raw.strip() else None
+
+
+def load_run_config(path: str | Path | None, overrides: list[str] = (), **defaults: Any) -> RunConfig:
+    """YAML file (or none), then `defaults` (e.g. the task from the subcommand), then overrides."""
+    tree: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        loaded = yaml.safe_load(file.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+        tree = loaded
+    for key, value in defaults.items():
+        _set_dotted(tree, key, value)
+    for text in overrides:
+        _set_dotted(tree, *parse_override(text))
+    return build(RunConfig, tree)
