@@ -227,3 +227,13 @@ class VLBertConfig(PretrainedConfig):
         kwargs = {k: v for k, v in original.items() if k in known}
         kwargs.update(overrides)
         return cls(**kwargs)
+
+
+def _register_auto_classes() -> None:
+    """Let transformers' Auto classes resolve model_type "vlbert"."""
+    from transformers import AutoConfig
+
+    AutoConfig.register("vlbert", VLBertConfig, exist_ok=True)
+
+
+_register_auto_classes()

@@ -107,7 +107,8 @@ class RegionFeatures:
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2 or self.boxes.shape != (self.features.shape[0], 4):
-            raise DataError(f"region features need features [N, D] and boxes [N, 4], got {self.features.shape} and {self.boxes.shape}")
+            shapes = f"{self.features.shape} and {self.boxes.shape}"
+            raise DataError(f"region features need features [N, D] and boxes [N, 4], got {shapes}")
         if self.class_probs is not None and self.class_probs.shape[0] != self.features.shape[0]:
             raise DataError(f"class_probs has {self.class_probs.shape[0]} rows, features {self.features.shape[0]}")
 

@@ -169,11 +169,22 @@ class ShardSetWriter:
         self.shards.sort(key=lambda s: (order[s.split], s.name))
         return self.shards
 
+    def abort(self) -> None:
+        """Stop after an error: drop the unfinished shards, keep the finished ones."""
+        for series in self._series.values():
+            if series.tar is not None:
+                series.tar.close()
+                os.remove(_partial(self.out_dir / shard_name(series.prefix, series.index)))
+                series.tar = None
+
     def __enter__(self) -> ShardSetWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_manifest(
@@ -204,7 +215,7 @@ def prepare_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False)
     manifest = path / MANIFEST
     if manifest.exists():
         if not overwrite:
-            raise DataError(f"{path} already holds shards ({MANIFEST}); pass overwrite to replace them")
+            raise DataError(f"{path} already holds shards ({MANIFEST}); --overwrite (overwrite=True) replaces them")
         for shard in json.loads(manifest.read_text()).get("shards", []):
             if _NAME_PART.match(shard["name"].removesuffix(".tar")):  # never leave the directory
                 (path / shard["name"]).unlink(missing_ok=True)

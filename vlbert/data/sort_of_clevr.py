@@ -8,7 +8,7 @@ objects have the same shape as X), each with a random colour and subtype. Answer
 reference's 10-class vocabulary is recovered with :func:`reference_answer_index`.
 
 Two deliberate differences from the reference script: objects never overlap (the reference only
-keeps centres 10 px apart, so squares could touch), and every image has its own random stream,
+keeps centres 10 px apart, so squares could overlap), and every image has its own random stream,
 seeded by (seed, split, index), so images can be generated in any order, in parallel or resumed.
 """
 

@@ -45,7 +45,9 @@ def sample_key(split: str, index: int) -> str:
     return f"{PREFIX}_{split}_{index:08d}"
 
 
-def scene_record(scene: Scene, key: str, split: str, captions: list[str], questions: list[SceneQuestion]) -> SampleRecord:
+def scene_record(
+    scene: Scene, key: str, split: str, captions: list[str], questions: list[SceneQuestion]
+) -> SampleRecord:
     """The ``json`` member: captions, questions with their one answer, and the objects' boxes."""
     return SampleRecord(
         id=key,
@@ -56,21 +58,25 @@ def scene_record(scene: Scene, key: str, split: str, captions: list[str], questi
         split=split,
         captions=captions,
         questions=[
-            SampleQuestion(f"{key}_q{j:02d}", q.question, [q.answer], q.type, q.subtype) for j, q in enumerate(questions)
+            SampleQuestion(f"{key}_q{j:02d}", q.question, [q.answer], q.type, q.subtype)
+            for j, q in enumerate(questions)
         ],
         boxes=[obj.box for obj in scene.objects],
         labels=[obj.label for obj in scene.objects],
     )
 
 
-def make_sample(index: int, seed: int = 0, split: str = "train", questions_per_type: int = QUESTIONS_PER_TYPE) -> ShardSample:
+def make_sample(
+    index: int, seed: int = 0, split: str = "train", questions_per_type: int = QUESTIONS_PER_TYPE
+) -> ShardSample:
     """Image ``index`` of ``split``: scene, PNG, questions and captions, all from its own stream."""
     rng = image_rng(seed, split, index)
     scene = sample_scene(rng)
     questions = sample_questions(scene, rng, questions_per_type)
     captions = make_captions(scene, rng)
     key = sample_key(split, index)
-    return ShardSample(key, encode_png(render_scene(scene)), "png", scene_record(scene, key, split, captions, questions))
+    record = scene_record(scene, key, split, captions, questions)
+    return ShardSample(key, encode_png(render_scene(scene)), "png", record)
 
 
 def generate_samples(

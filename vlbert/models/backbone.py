@@ -247,3 +247,12 @@ class VLBertModel(VLBertPreTrainedModel):
         [B, N, Df] + region_boxes [B, N, 4] (normalised x1, y1, x2, y2) + region_mask [B, N], or
         pixel_values [B, 3, H, W]; masked_regions [B, N] bool; causal (captioning masks)."""
         return self.fuse(*self.encode_pair(input_ids, **inputs))
+
+
+def _register_auto_model() -> None:
+    from transformers import AutoModel
+
+    AutoModel.register(VLBertConfig, VLBertModel, exist_ok=True)
+
+
+_register_auto_model()

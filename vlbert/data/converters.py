@@ -1,0 +1,262 @@
+"""Convert public image-text layouts into vlbert shards.
+
+Each source has a reader that turns its annotation files into :class:`ImageEntry` s (image path plus
+captions/questions); :func:`write_entries` does the rest for all of them: reads the image bytes
+(kept as they are for JPEG and PNG), optionally attaches per-image region features
+(``{features_dir}/{image_id}.npz``), and writes shards and a manifest. Missing or unreadable files
+are skipped and counted, or raise a :class:`~vlbert.data.schema.DataError` naming the file.
+
+Sources: an image folder with JSONL/CSV captions (:func:`convert_folder`), COCO and Flickr30k in
+the Karpathy-split JSON (:func:`convert_karpathy`), and VQAv2 (:func:`convert_vqav2` in
+``vlbert.data.convert_vqav2``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from vlbert.data.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
+from vlbert.data.shards import ShardSetWriter, WriteSummary, prepare_output_dir, write_manifest
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_KEPT_FORMATS = {"JPEG": "jpg", "PNG": "png"}
+
+
+@dataclass
+class ImageEntry:
+    """One image to convert, as an annotation file describes it."""
+
+    path: Path
+    key: str
+    image_id: str
+    split: str
+    captions: list[str] = field(default_factory=list)
+    questions: list[SampleQuestion] = field(default_factory=list)
+
+
+@dataclass
+class WriteOptions:
+    """How to write shards; shared by every converter."""
+
+    shard_size: int = 1000
+    on_error: str = "skip"  # "skip": count and go on; "raise": stop with an error naming the file
+    features_dir: str | os.PathLike[str] | None = None  # per-image region features, {image_id}.npz
+    overwrite: bool = False
+    prefix: str | None = None  # shard-name prefix; default: the source name
+
+    def __post_init__(self) -> None:
+        if self.on_error not in ("skip", "raise"):
+            raise DataError(f"on_error must be 'skip' or 'raise', got {self.on_error!r}")
+
+
+class SkipSample(DataError):
+    """One entry cannot be converted (``reason``: "missing image", ...); ``path`` names the file."""
+
+    def __init__(self, reason: str, path: str | os.PathLike[str]) -> None:
+        super().__init__(f"{reason}: {path}")
+        self.reason = reason
+        self.path = os.fspath(path)
+
+
+def require_file(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` as a Path, or a DataError saying which input is missing."""
+    if not Path(path).is_file():
+        raise DataError(f"{what} not found: {path}")
+    return Path(path)
+
+
+def require_dir(path: str | os.PathLike[str], what: str) -> Path:
+    if not Path(path).is_dir():
+        raise DataError(f"{what} is not a directory: {path}")
+    return Path(path)
+
+
+def read_image(path: Path) -> tuple[bytes, str, int, int]:
+    """Encoded bytes, format ("jpg"/"png"), width and height. Other formats are converted to PNG."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise SkipSample("missing image", path) from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            width, height = image.size
+            if image.format in _KEPT_FORMATS:
+                return data, _KEPT_FORMATS[image.format], width, height
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, format="PNG")
+            return buffer.getvalue(), "png", width, height
+    except (UnidentifiedImageError, OSError):
+        raise SkipSample("unreadable image", path) from None
+
+
+def read_features(features_dir: str | os.PathLike[str], image_id: str) -> RegionFeatures:
+    path = Path(features_dir) / f"{image_id}.npz"
+    if not path.is_file():
+        raise SkipSample("missing features", path)
+    try:
+        with np.load(path) as npz:
+            return RegionFeatures.from_arrays(npz)
+    except (DataError, OSError, ValueError) as error:
+        raise SkipSample(f"bad features ({error})", path) from None
+
+
+def build_sample(entry: ImageEntry, source: str, features_dir: str | os.PathLike[str] | None) -> ShardSample:
+    data, image_format, width, height = read_image(entry.path)
+    features = read_features(features_dir, entry.image_id) if features_dir is not None else None
+    record = SampleRecord(
+        id=entry.key,
+        image_id=entry.image_id,
+        width=width,
+        height=height,
+        source=source,
+        split=entry.split,
+        captions=entry.captions,
+        questions=entry.questions,
+    )
+    return ShardSample(entry.key, data, image_format, record, features)
+
+
+def write_entries(
+    entries: Iterable[ImageEntry], out_dir: str | os.PathLike[str], source: str, options: WriteOptions
+) -> WriteSummary:
+    """Write every convertible entry to shards in ``out_dir``; skip or raise on the others."""
+    began = time.perf_counter()
+    if options.features_dir is not None:
+        require_dir(options.features_dir, "features directory")
+    path = prepare_output_dir(out_dir, options.overwrite)
+    summary = WriteSummary(str(path), source)
+    with ShardSetWriter(path, options.prefix or source, options.shard_size) as writer:
+        for entry in entries:
+            try:
+                writer.write(build_sample(entry, source, options.features_dir))
+            except SkipSample as skipped:
+                if options.on_error == "raise":
+                    raise
+                summary.skip(skipped.reason, skipped.path)
+    summary.shards = writer.shards
+    write_manifest(path, source, summary.shards, {"skipped": summary.skipped})
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+# --- an image folder with captions in JSONL or CSV -------------------------------------------------
+
+
+def _read_caption_rows(captions_file: Path) -> Iterator[tuple[str, list[str]]]:
+    """(relative image path, captions) per row of a ``.jsonl`` or ``.csv`` captions file."""
+    if captions_file.suffix.lower() == ".csv":
+        with captions_file.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or not {"image", "caption"} <= set(reader.fieldnames):
+                raise DataError(f"{captions_file}: a CSV captions file needs the header 'image,caption'")
+            for row in reader:
+                yield row["image"], [row["caption"]]
+        return
+    with captions_file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                captions = row["captions"] if "captions" in row else [row["caption"]]
+                yield row["image"], [str(c) for c in captions]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise DataError(f"{captions_file}:{number}: expected {{\"image\": ..., \"caption(s)\": ...}}") from None
+
+
+def _folder_images(images_dir: Path) -> Iterator[tuple[str, list[str]]]:
+    for path in sorted(images_dir.rglob("*")):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            yield path.relative_to(images_dir).as_posix(), []
+
+
+def read_folder_entries(
+    images_dir: str | os.PathLike[str],
+    captions_file: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    source: str = "folder",
+) -> list[ImageEntry]:
+    """One entry per image; captions of repeated rows are merged in file order. No captions file:
+    every image under ``images_dir``, without captions (e.g. to run a model on your own images)."""
+    root = require_dir(images_dir, "images directory")
+    if captions_file is None:
+        rows = _folder_images(root)
+    else:
+        rows = _read_caption_rows(require_file(captions_file, "captions file"))
+    captions: dict[str, list[str]] = {}
+    for image, texts in rows:
+        captions.setdefault(image, []).extend(t.strip() for t in texts)
+    entries = []
+    for index, (image, texts) in enumerate(captions.items()):
+        image_id = Path(image).with_suffix("").as_posix()
+        entries.append(ImageEntry(root / image, f"{source}_{index:08d}", image_id, split, texts))
+    return entries
+
+
+def convert_folder(
+    images_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    captions_file: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    options: WriteOptions | None = None,
+) -> WriteSummary:
+    entries = read_folder_entries(images_dir, captions_file, split)
+    return write_entries(entries, out_dir, "folder", options or WriteOptions())
+
+
+# --- COCO and Flickr30k captions in Karpathy's split JSON --------------------------------------
+
+
+def _karpathy_entry(image: dict, root: Path, dataset: str, merge_restval: bool) -> ImageEntry:
+    split = "train" if merge_restval and image["split"] == "restval" else image["split"]
+    path = root / image.get("filepath", "") / image["filename"]
+    image_id = str(image["cocoid"]) if "cocoid" in image else Path(image["filename"]).stem
+    captions = [(s.get("raw") or " ".join(s.get("tokens", []))).strip() for s in image.get("sentences", [])]
+    return ImageEntry(path, f"{dataset}_{image.get('imgid', image_id)}", image_id, split, captions)
+
+
+def read_karpathy_entries(
+    annotations: str | os.PathLike[str],
+    images_root: str | os.PathLike[str],
+    dataset: str,
+    splits: Iterable[str] | None = None,
+    merge_restval: bool = True,
+) -> list[ImageEntry]:
+    """Entries of ``dataset_coco.json``/``dataset_flickr30k.json``; ``splits`` filters (None: all).
+
+    ``merge_restval`` relabels COCO's "restval" as "train" (the usual 113k-image training set)
+    before filtering, so ``splits=["train"]`` then includes it.
+    """
+    path = require_file(annotations, "Karpathy split file")
+    root = require_dir(images_root, "images root")
+    try:
+        images = json.loads(path.read_text(encoding="utf-8"))["images"]
+        entries = [_karpathy_entry(image, root, dataset, merge_restval) for image in images]
+    except (json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path}: not a Karpathy split file ({error!r})") from None
+    wanted = set(splits) if splits is not None else None
+    return [e for e in entries if wanted is None or e.split in wanted]
+
+
+def convert_karpathy(
+    annotations: str | os.PathLike[str],
+    images_root: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    dataset: str = "coco",
+    splits: Iterable[str] | None = None,
+    merge_restval: bool = True,
+    options: WriteOptions | None = None,
+) -> WriteSummary:
+    """COCO (``dataset="coco"``, images at ``root/filepath/filename``) or Flickr30k (``root/filename``)."""
+    entries = read_karpathy_entries(annotations, images_root, dataset, splits, merge_restval)
+    return write_entries(entries, out_dir, f"{dataset}-karpathy", options or WriteOptions())
