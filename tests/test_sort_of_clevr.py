@@ -223,3 +223,27 @@ def test_cli_make_shards_sort_of_clevr(tmp_path, capsys) -> None:
     assert main(["make-shards", "sort-of-clevr", "--out", str(out), "--num-images", "5"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--overwrite" in error
+
+
+def test_oracle_region_features_are_the_objects_pixels():
+    import numpy as np
+
+    from vlbert.data.schema import RegionFeatures
+    from vlbert.data.sort_of_clevr import COLORS, image_rng, render_scene, sample_scene
+    from vlbert.data.sort_of_clevr_regions import CLASSES
+    from vlbert.data.sort_of_clevr_shards import make_sample
+
+    sample = make_sample(7, seed=3, regions=True)
+    regions = RegionFeatures.from_npz_bytes(sample.members()["npz"])
+    scene = sample_scene(image_rng(3, "train", 7))
+    assert regions.features.shape == (6, 11 * 11 * 3) and regions.class_probs.shape == (6, len(CLASSES))
+    pixels = np.asarray(render_scene(scene), dtype=np.float32) / 255.0
+    by_box = {tuple(o.box): o for o in scene.objects}
+    for feature, box, probs in zip(regions.features, regions.boxes, regions.class_probs):
+        obj = by_box[tuple(int(v) for v in box)]
+        x1, y1, x2, y2 = obj.box
+        np.testing.assert_allclose(feature.astype(np.float32), pixels[y1:y2, x1:x2].reshape(-1), atol=1e-3)
+        assert CLASSES[int(probs.argmax())] == obj.label and probs.sum() == pytest.approx(1.0, abs=1e-5)
+        centre = feature.astype(np.float32).reshape(11, 11, 3)[5, 5] * 255
+        np.testing.assert_allclose(centre, COLORS[obj.color], atol=1)
+    assert make_sample(7, seed=3).features is None  # off by default

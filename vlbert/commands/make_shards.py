@@ -43,6 +43,8 @@ def _add_sort_of_clevr(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--questions-per-type", type=int, default=10, help="relational and non-relational each")
     parser.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
     parser.add_argument("--resume", action="store_true", help="keep the finished shards of an interrupted run")
+    parser.add_argument("--region-features", action="store_true",
+                        help="add region features from the ground-truth boxes (an oracle detector)")
 
 
 def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
@@ -56,6 +58,7 @@ def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
         questions_per_type=args.questions_per_type,
         overwrite=args.overwrite,
         resume=args.resume,
+        regions=args.region_features,
     )
 
 

@@ -8,6 +8,7 @@ run already finished them, and the output is byte-identical either way.
 from __future__ import annotations
 
 import os
+import random
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from vlbert.data.sort_of_clevr import (
     sample_scene,
 )
 from vlbert.data.sort_of_clevr_captions import make_captions
+from vlbert.data.sort_of_clevr_regions import oracle_regions
 
 SOURCE = "sort-of-clevr"
 PREFIX = "sortofclevr"
@@ -67,24 +69,29 @@ def scene_record(
 
 
 def make_sample(
-    index: int, seed: int = 0, split: str = "train", questions_per_type: int = QUESTIONS_PER_TYPE
+    index: int, seed: int = 0, split: str = "train", questions_per_type: int = QUESTIONS_PER_TYPE,
+    regions: bool = False,
 ) -> ShardSample:
-    """Image ``index`` of ``split``: scene, PNG, questions and captions, all from its own stream."""
+    """Image ``index`` of ``split``: scene, PNG, questions and captions, all from its own stream;
+    with ``regions``, also the oracle detector's region features (an ``npz`` member)."""
     rng = image_rng(seed, split, index)
     scene = sample_scene(rng)
     questions = sample_questions(scene, rng, questions_per_type)
     captions = make_captions(scene, rng)
     key = sample_key(split, index)
     record = scene_record(scene, key, split, captions, questions)
-    return ShardSample(key, encode_png(render_scene(scene)), "png", record)
+    image = render_scene(scene)
+    features = oracle_regions(scene, image, random.Random(f"{key}/regions")) if regions else None
+    return ShardSample(key, encode_png(image), "png", record, features)
 
 
 def generate_samples(
-    count: int, seed: int = 0, split: str = "train", start: int = 0, questions_per_type: int = QUESTIONS_PER_TYPE
+    count: int, seed: int = 0, split: str = "train", start: int = 0, questions_per_type: int = QUESTIONS_PER_TYPE,
+    regions: bool = False,
 ) -> Iterator[ShardSample]:
     """Images ``start .. start + count - 1`` of ``split``."""
     for index in range(start, start + count):
-        yield make_sample(index, seed, split, questions_per_type)
+        yield make_sample(index, seed, split, questions_per_type, regions)
 
 
 @dataclass(frozen=True)
@@ -95,22 +102,28 @@ class _ShardTask:
     count: int
     seed: int
     questions_per_type: int
+    regions: bool
 
 
 def _run_task(task: _ShardTask) -> ShardInfo:
     if not os.path.exists(task.path):  # an existing file is complete: write_shard renames at the end
-        samples = generate_samples(task.count, task.seed, task.split, task.start, task.questions_per_type)
+        samples = generate_samples(
+            task.count, task.seed, task.split, task.start, task.questions_per_type, task.regions
+        )
         write_shard(task.path, samples)
     return ShardInfo(os.path.basename(task.path), task.count, task.split)
 
 
-def _plan(out_dir: Path, splits: Mapping[str, int], seed: int, shard_size: int, per_type: int) -> list[_ShardTask]:
+def _plan(
+    out_dir: Path, splits: Mapping[str, int], seed: int, shard_size: int, per_type: int, regions: bool
+) -> list[_ShardTask]:
     tasks = []
     for split, total in splits.items():
         prefix = series_prefix(PREFIX, split)
         for shard, start in enumerate(range(0, total, shard_size)):
             count = min(shard_size, total - start)
-            tasks.append(_ShardTask(str(out_dir / shard_name(prefix, shard)), split, start, count, seed, per_type))
+            path = str(out_dir / shard_name(prefix, shard))
+            tasks.append(_ShardTask(path, split, start, count, seed, per_type, regions))
     return tasks
 
 
@@ -123,10 +136,12 @@ def make_sort_of_clevr_shards(
     questions_per_type: int = QUESTIONS_PER_TYPE,
     overwrite: bool = False,
     resume: bool = False,
+    regions: bool = False,
 ) -> WriteSummary:
     """Write ``splits`` (name -> number of images, e.g. ``{"train": 9800, "test": 200}``) as shards.
 
-    ``resume`` keeps the shards an interrupted run already finished and writes the rest.
+    ``resume`` keeps the shards an interrupted run already finished and writes the rest;
+    ``regions`` adds the oracle detector's region features (see ``sort_of_clevr_regions``).
     """
     if shard_size < 1 or workers < 1 or any(n < 0 for n in splits.values()):
         raise DataError("shard size and workers must be at least 1 and image counts non-negative")
@@ -136,13 +151,13 @@ def make_sort_of_clevr_shards(
     if not resume:
         prepare_output_dir(path, overwrite)
     path.mkdir(parents=True, exist_ok=True)
-    tasks = _plan(path, splits, seed, shard_size, questions_per_type)
+    tasks = _plan(path, splits, seed, shard_size, questions_per_type, regions)
     began = time.perf_counter()
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             shards = list(pool.map(_run_task, tasks))
     else:
         shards = [_run_task(task) for task in tasks]
-    meta = {"seed": seed, "questions_per_type": questions_per_type, "shard_size": shard_size}
+    meta = {"seed": seed, "questions_per_type": questions_per_type, "shard_size": shard_size, "regions": regions}
     write_manifest(path, SOURCE, shards, meta)
     return WriteSummary(str(path), SOURCE, shards, seconds=time.perf_counter() - began)
