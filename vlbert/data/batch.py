@@ -21,6 +21,7 @@ MODEL_INPUTS = (
     "pixel_values",
     "masked_regions",
 )
+IMAGE_INPUTS = ("region_features", "region_boxes", "region_mask", "pixel_values")  # `encode_image`
 
 
 @dataclass
@@ -95,3 +96,7 @@ class Batch:
     def model_inputs(self) -> dict[str, Tensor | None]:
         """Exactly the keyword arguments of `VLBertModel.forward` (None where absent)."""
         return {name: getattr(self, name) for name in MODEL_INPUTS}
+
+    def image_inputs(self) -> dict[str, Tensor | None]:
+        """The image half, for `VLBertModel.encode_image` (e.g. encoding a retrieval gallery)."""
+        return {name: getattr(self, name) for name in IMAGE_INPUTS}

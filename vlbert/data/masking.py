@@ -7,12 +7,21 @@ prepends it after masking), so it is never masked.
 
 from __future__ import annotations
 
+import hashlib
+
 import torch
 from torch import Tensor
 
 IGNORE_INDEX = -100  # label of positions that are not predicted (cross-entropy's ignore_index)
 MASK_FRACTION = 0.8  # of the selected tokens: replaced by [MASK]
 RANDOM_FRACTION = 0.1  # ... by a random token; the remaining 0.1 stay unchanged
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed from any printable parts (seed, epoch, key, ...), stable across processes
+    (unlike `hash`)."""
+    digest = hashlib.blake2b(repr(parts).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def as_generator(generator: torch.Generator | int) -> torch.Generator:

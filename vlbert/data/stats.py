@@ -16,7 +16,8 @@ bad_json             samples whose ``json`` member is missing or malformed
 empty_text           captions or questions that are empty (the text is dropped, not the sample)
 no_text              samples left with no caption / question for the task
 long_text            texts over ``max_length`` tokens (only with ``on_long_text="skip"``)
-truncated_tar        tar shards that end early or fail to read (one per shard)
+truncated_tar        tar shards that end early (one per shard)
+bad_tar              tar shards that cannot be opened or read for another reason (one per shard)
 incomplete_sample    samples cut off by a truncated shard
 missing_samples      samples a shard's manifest count promises but the shard does not hold
 ==================== ========================================================================
@@ -101,3 +102,11 @@ class ErrorPolicy:
         """The counts since the last call (attached to the next example that leaves the worker)."""
         stats, self.pending = self.pending, DataStats()
         return stats
+
+
+class SampleError(Exception):
+    """Raised by decoders for one bad sample; the pipeline turns it into a count or a `ShardReadError`."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason, self.detail = reason, detail
+        super().__init__(f"{reason}: {detail}")

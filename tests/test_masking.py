@@ -1,0 +1,154 @@
+"""MLM and region masking statistics and determinism; ITM negatives."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vlbert.data.batch import Example
+from vlbert.data.collate import CollateConfig, Collator
+from vlbert.data.masking import IGNORE_INDEX, mask_regions, mask_tokens
+from vlbert.data.negatives import hard_negative_indices, pair_texts, random_negative_indices
+from vlbert.data.tokenize import TextSpec
+from vlbert.losses import IGNORE_INDEX as LOSS_IGNORE_INDEX
+
+VOCAB, MASK, CLS, SEP, PAD = 30522, 103, 101, 102, 0
+SPEC = TextSpec(pad_id=PAD, mask_id=MASK, vocab_size=VOCAB, special_ids=(PAD, 100, CLS, SEP, MASK))
+
+
+def _token_batch(rows: int = 460, length: int = 300, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """~100k real tokens: [CLS] words [SEP] then padding."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1000, VOCAB, (rows, length), generator=g)  # [B, L]
+    lengths = torch.randint(length // 2, length + 1, (rows,), generator=g)
+    positions = torch.arange(length)[None, :]
+    attention = positions < lengths[:, None]  # [B, L]
+    ids[:, 0] = CLS
+    ids[torch.arange(rows), lengths - 1] = SEP
+    ids[~attention] = PAD
+    special = torch.isin(ids, torch.tensor(SPEC.special_ids))
+    return ids, attention, special
+
+
+def test_mask_tokens_statistics_follow_bert():
+    ids, attention, special = _token_batch()
+    masked, labels = mask_tokens(ids, attention, special, VOCAB, MASK, 0.15, torch.Generator().manual_seed(1))
+    eligible = attention & ~special
+    selected = labels != IGNORE_INDEX
+    assert eligible.sum() > 90_000
+    rate = (selected.sum() / eligible.sum()).item()
+    assert abs(rate - 0.15) < 0.01, rate
+    n = selected.sum().item()
+    as_mask = (masked[selected] == MASK).sum().item() / n
+    unchanged = (masked[selected] == ids[selected]).sum().item() / n
+    random = 1.0 - as_mask - unchanged
+    assert abs(as_mask - 0.8) < 0.02 and abs(unchanged - 0.1) < 0.02 and abs(random - 0.1) < 0.02, (as_mask, unchanged)
+    assert torch.equal(labels[selected], ids[selected])
+    # Positions not selected are untouched; special tokens and padding are never selected.
+    assert torch.equal(masked[~selected], ids[~selected])
+    assert not selected[special | ~attention].any()
+
+
+def test_mask_tokens_is_seeded_and_pure():
+    ids, attention, special = _token_batch(rows=8, length=40)
+    before = ids.clone()
+    first = mask_tokens(ids, attention, special, VOCAB, MASK, 0.15, 7)
+    second = mask_tokens(ids, attention, special, VOCAB, MASK, 0.15, torch.Generator().manual_seed(7))
+    other = mask_tokens(ids, attention, special, VOCAB, MASK, 0.15, 8)
+    assert torch.equal(ids, before)  # the input is not modified
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert not torch.equal(first[1], other[1])
+    state = torch.random.get_rng_state()
+    mask_tokens(ids, attention, special, VOCAB, MASK, 0.15, 3)
+    assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is not used
+
+
+def test_ignore_index_matches_the_losses():
+    assert IGNORE_INDEX == LOSS_IGNORE_INDEX
+
+
+def test_mask_regions_statistics_and_subset():
+    g = torch.Generator().manual_seed(0)
+    counts = torch.randint(10, 37, (3000,), generator=g)
+    region_mask = torch.arange(36)[None, :] < counts[:, None]  # [B, 36], ~70k real regions
+    zeroed, targets = mask_regions(region_mask, 0.15, 0.9, torch.Generator().manual_seed(2))
+    rate = (targets.sum() / region_mask.sum()).item()
+    assert abs(rate - 0.15) < 0.01, rate
+    zero_rate = (zeroed.sum() / targets.sum()).item()
+    assert abs(zero_rate - 0.9) < 0.02, zero_rate
+    assert not (zeroed & ~targets).any()  # masked_regions is a subset of mrm_labels
+    assert not targets[~region_mask].any()  # padding never masked
+    again = mask_regions(region_mask, 0.15, 0.9, 2)
+    assert torch.equal(again[0], zeroed) and torch.equal(again[1], targets)
+
+
+def _examples(count: int = 64) -> list[Example]:
+    out = []
+    for i in range(count):
+        ids = [CLS] + [2000 + i * 7 + j for j in range(3 + i % 5)] + [SEP]
+        regions = 2 + i % 3
+        out.append(Example(key=f"k{i}", image_id=f"img{i // 2}", input_ids=ids, text=f"text {i}",
+                           region_features=torch.randn(regions, 4), region_boxes=torch.rand(regions, 4)))  # fmt: skip
+    return out
+
+
+def test_collator_masks_deterministically_and_only_matching_pairs():
+    examples = _examples()
+    collate = Collator(SPEC, CollateConfig.pretraining(seed=5))
+    first, second = collate(examples), collate(examples)
+    for name in ("input_ids", "mlm_labels", "masked_regions", "mrm_labels", "itm_labels"):
+        assert torch.equal(getattr(first, name), getattr(second, name)), name
+    other_epoch = Collator(SPEC, CollateConfig.pretraining(seed=5, epoch=1))(examples)
+    assert not torch.equal(first.mlm_labels, other_epoch.mlm_labels)
+    negatives = first.itm_labels == 0
+    assert 0 < negatives.sum() < len(examples)
+    assert (first.mlm_labels[negatives] == IGNORE_INDEX).all() and not first.mrm_labels[negatives].any()
+    assert not first.mrm_labels[~first.region_mask].any()
+    assert torch.equal(first.token_type_ids, torch.zeros_like(first.input_ids))
+    # Each negative row holds the text of another image, with its token ids.
+    texts = {e.text: e for e in examples}
+    for row in torch.nonzero(negatives).flatten().tolist():
+        source = texts[first.texts[row]]
+        assert source.image_id != examples[row].image_id
+        length = len(source.input_ids)
+        assert first.attention_mask[row].sum() == length
+
+
+def test_random_negatives_never_pick_the_same_image():
+    image_ids = [f"img{i // 3}" for i in range(30)]  # three captions per image
+    texts = [f"t{i}" for i in range(30)]
+    index = random_negative_indices(image_ids, texts, 1.0, torch.Generator().manual_seed(0))
+    for i, j in enumerate(index.tolist()):
+        assert image_ids[i] != image_ids[j]
+    none_valid = random_negative_indices(["a", "a"], ["x", "y"], 1.0, torch.Generator().manual_seed(0))
+    assert none_valid.tolist() == [0, 1]  # no other image in the batch: keep the matching text
+
+
+def test_hard_negatives_pick_the_most_similar_non_matching_text():
+    image = torch.eye(4)  # image i points along axis i
+    text = torch.tensor([[1.0, 0.05, 0, 0], [0.9, 0.1, 0, 0], [0, 0, 1, 0.1], [0, 0, 0.8, 0.2]])
+    # image 0 -> text 1 (0.9), image 1 -> text 0 (0.05), image 2 -> text 3 (0.8), image 3 -> text 2 (0.1).
+    picks = hard_negative_indices(text, image)
+    assert picks.tolist() == [1, 0, 3, 2]
+    # Texts of the same image are not negatives: images 0 and 1 share an id.
+    picks = hard_negative_indices(text, image, image_ids=["a", "a", "b", "c"])
+    assert picks[0].item() in (2, 3) and picks[1].item() in (2, 3)
+    assert hard_negative_indices(text[:1], image[:1]).tolist() == [-1]
+    sampled = hard_negative_indices(text, image, sample=True, generator=torch.Generator().manual_seed(0))
+    assert all(p != i for i, p in enumerate(sampled.tolist()))
+
+
+def test_pair_texts_builds_an_itm_batch():
+    batch = Collator(SPEC)(_examples(4))
+    pairs = pair_texts(batch, torch.tensor([1, -1, 3, 2]))
+    assert pairs.itm_labels.tolist() == [0, 1, 0, 0]
+    assert torch.equal(pairs.input_ids[0], batch.input_ids[1]) and torch.equal(pairs.input_ids[1], batch.input_ids[1])
+    assert pairs.texts == [batch.texts[1], batch.texts[1], batch.texts[3], batch.texts[2]]
+    assert torch.equal(pairs.region_features, batch.region_features)
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0])
+def test_mask_probability_extremes(prob):
+    ids, attention, special = _token_batch(rows=4, length=20)
+    _, labels = mask_tokens(ids, attention, special, VOCAB, MASK, prob, 0)
+    assert torch.equal(labels != IGNORE_INDEX, (attention & ~special) if prob else torch.zeros_like(attention))

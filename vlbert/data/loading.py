@@ -1,0 +1,267 @@
+"""Webdataset loading: shards -> examples -> batches, for one epoch at a time.
+
+Per worker the pipeline is::
+
+    shard urls (shuffled by seed and epoch) -> split_by_node -> split_by_worker
+    -> ShardReader (tar samples, shard checks) -> RecordParser (json, members present)
+    -> TaskExpander (one item per caption / question) -> shuffle buffer (seeded)
+    -> skip to the resume position -> ExampleBuilder (decode, tokenise) -> Example
+
+Images are decoded after the shuffle buffer (the buffer holds encoded bytes) and after the resume
+skip (skipped items are never decoded). Every stream is deterministic given (seed, epoch, rank,
+worker), so a run resumed from a `StreamPosition` sees exactly the remaining examples, in order.
+Counts of skipped input travel with the examples to the main process (`Batch.stats`), where
+`EpochLoader` prints them as one line at the end of the epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterator, Sequence
+
+import webdataset as wds
+from torch.utils.data import DataLoader, IterableDataset
+from transformers import PreTrainedTokenizerBase
+
+from vlbert.data.batch import Batch, Example
+from vlbert.data.collate import CollateConfig, Collator
+from vlbert.data.examples import IMAGE_REASONS, ExampleBuilder
+from vlbert.data.images import ImageConfig, build_image_transform
+from vlbert.data.masking import derive_seed
+from vlbert.data.records import RecordParser, ShardReader, ShardSource, resolve_shards
+from vlbert.data.schema import DataError
+from vlbert.data.stats import DataStats, ErrorPolicy, SampleError
+from vlbert.data.tasks import Item, TaskExpander, check_task
+from vlbert.data.tokenize import TextEncoder, TextSpec
+from vlbert.data.vqa import AnswerVocab
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DataConfig:
+    """How shards become examples (the task is an argument of `make_dataset`)."""
+
+    inputs: str = "regions"  # "regions" (npz features) or "pixels" (decoded images)
+    split: str | None = None  # pick the manifest's shards of this split
+    max_length: int = 40  # tokens, with [CLS] and [SEP]
+    max_regions: int | None = None  # keep the first N regions (detectors sort them by confidence)
+    caption_mode: str = "each"  # "each" caption is an example, or one "random" / "first" per image
+    shuffle_buffer: int = 1000  # 0: no shuffling at all (shard order kept, for evaluation)
+    shuffle_initial: int = 100
+    seed: int = 0
+    on_error: str = "skip"  # "skip" (count) or "raise" bad input
+    on_long_text: str = "truncate"  # "truncate" (count) or "error" (apply on_error)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    image_cache_mb: float = 128.0  # decoded images kept per worker (off with random augmentation)
+
+
+@dataclass
+class StreamPosition:
+    """How far each DataLoader worker's stream got in an epoch; save it to resume mid-epoch."""
+
+    epoch: int = 0
+    num_workers: int = 0
+    offsets: dict[int, int] = field(default_factory=dict)  # worker -> examples consumed
+
+    @classmethod
+    def after_batches(cls, epoch: int, batches: int, batch_size: int, num_workers: int) -> StreamPosition:
+        """The position after the first ``batches`` batches of an epoch, when only their number
+        was saved: the DataLoader takes batches from its workers in turn, so worker w gave batches
+        w, w + W, ... This is exact while every worker still had full batches to give; otherwise
+        keep the position `EpochLoader.position` tracks."""
+        workers = max(1, num_workers)
+        given = {w: max(0, -(-(batches - w) // workers)) for w in range(workers)}
+        return cls(epoch, num_workers, {w: n * batch_size for w, n in given.items() if n})
+
+    def update(self, batch: Batch) -> None:
+        self.offsets[batch.worker] = max(self.offsets.get(batch.worker, 0), batch.end_position)
+
+    def start(self, worker: int, num_workers: int) -> int:
+        if self.offsets and max(1, num_workers) != max(1, self.num_workers):
+            raise DataError(
+                f"the position was saved with {self.num_workers} workers; resume with as many, not {num_workers}"
+            )
+        return self.offsets.get(worker, 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        offsets = {str(k): v for k, v in self.offsets.items()}  # JSON keys are strings
+        return {"epoch": self.epoch, "num_workers": self.num_workers, "offsets": offsets}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StreamPosition:
+        return cls(int(data["epoch"]), int(data["num_workers"]), {int(k): int(v) for k, v in data["offsets"].items()})
+
+
+class ShardDataset(IterableDataset):
+    """One epoch of `Example` s of ``task`` from webdataset shards (see the module doc)."""
+
+    def __init__(
+        self,
+        shards: ShardSource,
+        task: str,
+        tokenizer: PreTrainedTokenizerBase,
+        config: DataConfig,
+        answer_vocab: AnswerVocab | None = None,
+        epoch: int = 0,
+        start: StreamPosition | int = 0,
+    ) -> None:
+        super().__init__()
+        self.shards, self.task, self.config, self.epoch, self.start = shards, task, config, epoch, start
+        transform = build_image_transform(config.image) if config.inputs == "pixels" else None
+        cache = 0 if config.image.augment else int(config.image_cache_mb * 2**20)
+        self.builder = ExampleBuilder(TextEncoder(tokenizer, config.max_length), config.inputs, transform,
+                                      config.max_regions, answer_vocab, config.on_long_text, cache)  # fmt: skip
+        check_task(task, config.caption_mode)
+        ErrorPolicy(config.on_error)  # validates on_error
+
+    def skip_for(self, worker: int, num_workers: int) -> int:
+        if isinstance(self.start, StreamPosition):
+            if self.start.offsets and self.start.epoch != self.epoch:
+                raise DataError(f"the position is in epoch {self.start.epoch}, the dataset reads epoch {self.epoch}")
+            return self.start.start(worker, num_workers)
+        if self.start and num_workers > 1:
+            raise DataError("an integer start position needs num_workers <= 1; pass a StreamPosition")
+        return int(self.start)
+
+    def items(self, policy: ErrorPolicy, rank: int, worker: int) -> wds.DataPipeline:
+        """The undecoded, shuffled item stream of this rank and worker."""
+        cfg = self.config
+        shuffle = cfg.shuffle_buffer > 0
+        stages: list[Any] = [
+            wds.SimpleShardList(self.shards.urls, seed=derive_seed(cfg.seed, self.epoch) if shuffle else None),
+            wds.split_by_node,
+            wds.split_by_worker,
+            ShardReader(policy, self.shards.counts),
+            RecordParser(policy, needs_image=cfg.inputs == "pixels", needs_features=cfg.inputs == "regions"),
+            TaskExpander(self.task, policy, cfg.caption_mode, cfg.seed, self.epoch),
+        ]
+        if shuffle:
+            seed = derive_seed(cfg.seed, self.epoch, rank, worker)
+            stages.append(wds.shuffle(cfg.shuffle_buffer, cfg.shuffle_initial, seed=seed))
+        return wds.DataPipeline(*stages)
+
+    def __iter__(self) -> Iterator[Example]:
+        rank, _, worker, num_workers = wds.utils.pytorch_worker_info()
+        policy = ErrorPolicy(self.config.on_error)
+        skip = self.skip_for(worker, num_workers)
+        examples = build_examples(iter(self.items(policy, rank, worker)), self.builder, policy, worker, skip)
+        return attach_stats(examples, policy, worker)
+
+
+def build_examples(
+    items: Iterator[Item], builder: ExampleBuilder, policy: ErrorPolicy, worker: int, skip: int = 0
+) -> Iterator[Example]:
+    """Decode items from stream position ``skip`` on. An image that fails is counted once per
+    sample, however many items (questions, captions) share it."""
+    bad_keys: set[str] = set()
+    for position, item in enumerate(items):
+        if position < skip or item.record.key in bad_keys:
+            continue
+        try:
+            example = builder(item, policy.pending)
+        except SampleError as error:
+            if error.reason in IMAGE_REASONS:
+                bad_keys.add(item.record.key)
+            policy.bad(error.reason, item.record.url, item.record.key, error.detail)
+            continue
+        example.worker, example.position = worker, position
+        policy.pending.examples += 1
+        yield example
+
+
+def attach_stats(examples: Iterator[Example], policy: ErrorPolicy, worker: int) -> Iterator[Example]:
+    """Hand the counts on with the examples: each example carries the counts made since the
+    previous one; the last carries everything left when the stream ends (one example late)."""
+    held: Example | None = None
+    for example in examples:
+        if held is not None:
+            held.stats = policy.take()
+            yield held
+        held = example
+    if held is not None:
+        held.stats = policy.take()
+        yield held
+    elif not policy.pending.is_empty():  # nothing to carry the counts to the main process
+        logger.warning("worker %d yielded no examples; %s", worker, policy.take().summary())
+
+
+def make_dataset(
+    source: str | os.PathLike[str] | Sequence[str],
+    task: str,
+    tokenizer: PreTrainedTokenizerBase,
+    config: DataConfig | None = None,
+    answer_vocab: AnswerVocab | None = None,
+    epoch: int = 0,
+    start: StreamPosition | int = 0,
+) -> ShardDataset:
+    """Examples of ``task`` ("pretrain", "vqa", "retrieval", "caption") from a shard directory,
+    a tar path / brace pattern or a list of urls, for ``epoch``, starting at ``start``."""
+    config = config or DataConfig()
+    return ShardDataset(resolve_shards(source, config.split), task, tokenizer, config, answer_vocab, epoch, start)
+
+
+class EpochLoader:
+    """A DataLoader over one epoch that adds up the workers' `DataStats` and the stream position,
+    and reports the stats as one line when the epoch ends."""
+
+    def __init__(self, dataset: ShardDataset, loader: DataLoader, report: Callable[[str], None] | None = print) -> None:
+        self.dataset, self.loader, self.report = dataset, loader, report
+        self.stats = DataStats()
+        start = dataset.start if isinstance(dataset.start, StreamPosition) else None
+        self.position = StreamPosition(dataset.epoch, loader.num_workers, dict(start.offsets) if start else {})
+        if isinstance(dataset.start, int) and dataset.start:
+            self.position.offsets[0] = dataset.start
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.stats = DataStats()
+        for batch in self.loader:
+            self.stats.add(batch.stats)
+            self.position.update(batch)
+            yield batch
+        if self.report is not None:
+            self.report(self.stats.summary(self.dataset.epoch))
+
+
+def make_loader(
+    dataset: ShardDataset,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int,
+    collate: CollateConfig | None = None,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+    report: Callable[[str], None] | None = print,
+) -> EpochLoader:
+    """Batches of ``dataset`` (every batch from one worker). ``collate`` draws its masking seed
+    from (collate.seed, dataset epoch, batch content)."""
+    collate = replace(collate or CollateConfig(), epoch=dataset.epoch)
+    collator = Collator(TextSpec.from_tokenizer(tokenizer), collate)
+    loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator, num_workers=num_workers,
+                        drop_last=drop_last, pin_memory=pin_memory)  # fmt: skip
+    return EpochLoader(dataset, loader, report)
+
+
+def batch_factory(
+    source: str | os.PathLike[str] | Sequence[str],
+    task: str,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int,
+    config: DataConfig | None = None,
+    collate: CollateConfig | None = None,
+    answer_vocab: AnswerVocab | None = None,
+    num_workers: int = 0,
+    report: Callable[[str], None] | None = print,
+) -> Callable[[int, int], Iterator[Batch]]:
+    """``make_batches(epoch, skip)`` for the trainer: the epoch's batches after the first ``skip``
+    (see `StreamPosition.after_batches`)."""
+    shards = resolve_shards(source, (config or DataConfig()).split)
+
+    def make_batches(epoch: int, skip: int) -> Iterator[Batch]:
+        start = StreamPosition.after_batches(epoch, skip, batch_size, num_workers)
+        dataset = ShardDataset(shards, task, tokenizer, config or DataConfig(), answer_vocab, epoch, start)
+        return iter(make_loader(dataset, tokenizer, batch_size, collate, num_workers, report=report))
+
+    return make_batches

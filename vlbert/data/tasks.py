@@ -1,0 +1,88 @@
+"""Task expansion: one `Record` (an image with its captions and questions) -> the `Item` s a task
+trains on. Items share their record (no image bytes are copied) and are decoded later."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Iterator
+
+from vlbert.data.masking import derive_seed
+from vlbert.data.records import Record
+from vlbert.data.schema import DataError, SampleQuestion
+from vlbert.data.stats import ErrorPolicy
+
+TASKS = ("pretrain", "vqa", "retrieval", "caption")
+CAPTION_MODES = ("each", "random", "first")
+
+
+def check_task(task: str, caption_mode: str = "each") -> None:
+    if task not in TASKS:
+        raise DataError(f"task must be one of {TASKS}, got {task!r}")
+    if caption_mode not in CAPTION_MODES:
+        raise DataError(f"caption_mode must be one of {CAPTION_MODES}, got {caption_mode!r}")
+
+
+@dataclass
+class Item:
+    """One (image, text) pair of a task, not yet decoded."""
+
+    record: Record
+    text: str  # the caption, or the question
+    question: SampleQuestion | None = None
+
+
+def _captions(record: Record, policy: ErrorPolicy) -> list[str]:
+    """The non-empty captions; empty ones are counted (``empty_text``) and dropped."""
+    captions = [c for c in record.meta.captions if c.strip()]
+    if len(captions) < len(record.meta.captions):
+        policy.bad("empty_text", record.url, record.key, "empty caption", n=len(record.meta.captions) - len(captions))
+    return captions
+
+
+def caption_items(record: Record, policy: ErrorPolicy, mode: str, rng: random.Random) -> list[Item]:
+    """Captioned tasks: one item per caption (``each``), or one per image with a random or the
+    first caption."""
+    captions = _captions(record, policy)
+    if not captions:
+        policy.bad("no_text", record.url, record.key, "no non-empty caption")
+        return []
+    if mode == "random":
+        captions = [rng.choice(captions)]
+    elif mode == "first":
+        captions = captions[:1]
+    return [Item(record, caption) for caption in captions]
+
+
+def question_items(record: Record, policy: ErrorPolicy) -> list[Item]:
+    """VQA: one item per question with non-empty text."""
+    questions = [q for q in record.meta.questions if q.question.strip()]
+    if len(questions) < len(record.meta.questions):
+        n = len(record.meta.questions) - len(questions)
+        policy.bad("empty_text", record.url, record.key, "empty question", n=n)
+    if not questions:
+        policy.bad("no_text", record.url, record.key, "no non-empty question")
+    return [Item(record, q.question, q) for q in questions]
+
+
+class TaskExpander:
+    """Pipeline stage: records -> items of ``task``. The random caption choice is seeded by
+    (seed, epoch, sample key), so it does not depend on worker count or shard order."""
+
+    def __init__(
+        self, task: str, policy: ErrorPolicy, caption_mode: str = "each", seed: int = 0, epoch: int = 0
+    ) -> None:
+        check_task(task, caption_mode)
+        self.task, self.policy, self.caption_mode = task, policy, caption_mode
+        self.seed, self.epoch = seed, epoch
+
+    def expand(self, record: Record) -> list[Item]:
+        if self.task == "vqa":
+            return question_items(record, self.policy)
+        rng = random.Random(derive_seed(self.seed, self.epoch, record.key))
+        return caption_items(record, self.policy, self.caption_mode, rng)
+
+    def __call__(self, src: Iterator[Record]) -> Iterator[Item]:
+        for record in src:
+            yield from self.expand(record)
+

@@ -1,0 +1,123 @@
+"""Tokenisation: load a BERT WordPiece tokenizer, or train one on the data's own text.
+
+Both return a `transformers.BertTokenizerFast` (with the `tokenizers` backend), so the special
+tokens are BERT's: [PAD] = 0, [UNK], [CLS], [SEP], [MASK].
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerBase
+
+from vlbert.data.schema import DataError
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # [PAD] first: id 0
+_CONFIG_FILES = ("tokenizer.json", "tokenizer_config.json")
+
+
+def _hub_tokenizer(name: str) -> PreTrainedTokenizerBase:
+    """A hub tokenizer from the local cache; the network only when HF_HUB_OFFLINE is not set."""
+    try:
+        return AutoTokenizer.from_pretrained(name, local_files_only=True)
+    except OSError as cached_error:
+        if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
+            message = f"tokenizer {name!r} is not a local path and not in the hub cache (offline)"
+            raise DataError(message) from cached_error
+        return AutoTokenizer.from_pretrained(name)
+
+
+def load_tokenizer(path_or_name: str | os.PathLike[str], lowercase: bool = True) -> PreTrainedTokenizerBase:
+    """A BERT tokenizer from a directory (tokenizer files or a bare ``vocab.txt``), a ``vocab.txt``
+    file, or a hub name (taken from the local cache first). ``lowercase`` applies to bare vocab
+    files only; a saved tokenizer keeps its own setting."""
+    path = Path(path_or_name)
+    if path.is_dir():
+        if any((path / name).is_file() for name in _CONFIG_FILES):
+            return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        if (path / "vocab.txt").is_file():
+            return BertTokenizerFast(vocab=str(path / "vocab.txt"), do_lower_case=lowercase)
+        raise DataError(f"{path} holds neither tokenizer files nor a vocab.txt")
+    if path.is_file():
+        return BertTokenizerFast(vocab=str(path), do_lower_case=lowercase)
+    return _hub_tokenizer(str(path_or_name))
+
+
+def build_wordpiece_tokenizer(
+    texts: Iterable[str],
+    vocab_size: int,
+    out_dir: str | os.PathLike[str],
+    min_frequency: int = 1,
+    lowercase: bool = True,
+) -> BertTokenizerFast:
+    """Train a WordPiece vocabulary of at most ``vocab_size`` entries on ``texts`` (BERT's
+    normalisation and pre-tokenisation), save it to ``out_dir`` (reload with `load_tokenizer`)
+    and return it. Small corpora give fewer entries than ``vocab_size``."""
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    backend.decoder = decoders.WordPiece(prefix="##")
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS),
+        continuing_subword_prefix="##",
+    )
+    backend.train_from_iterator(texts, trainer=trainer)
+    vocab = backend.get_vocab()
+    if [vocab[token] for token in SPECIAL_TOKENS] != list(range(len(SPECIAL_TOKENS))):
+        raise DataError(f"unexpected special token ids in the trained vocabulary: {[vocab[t] for t in SPECIAL_TOKENS]}")
+    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=lowercase)
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(out_dir))
+    return tokenizer
+
+
+@dataclass(frozen=True)
+class TextSpec:
+    """What collation and masking need to know about the vocabulary."""
+
+    pad_id: int
+    mask_id: int
+    vocab_size: int
+    special_ids: tuple[int, ...]
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> TextSpec:
+        if tokenizer.pad_token_id is None or tokenizer.mask_token_id is None:
+            raise DataError("the tokenizer needs [PAD] and [MASK] tokens")
+        return cls(tokenizer.pad_token_id, tokenizer.mask_token_id, len(tokenizer), tuple(tokenizer.all_special_ids))
+
+
+@dataclass
+class EncodedText:
+    ids: list[int]  # [CLS] ... [SEP]
+    truncated: bool  # the text had more than max_length tokens
+
+
+class TextEncoder:
+    """Text -> token ids with [CLS]/[SEP], cut to ``max_length`` (the closing [SEP] is kept).
+    Remembers up to ``cache_size`` texts (templated questions repeat a lot)."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_size: int = 100_000) -> None:
+        if max_length < 3:
+            raise DataError(f"max_length must leave room for [CLS], a token and [SEP]; got {max_length}")
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.cache_size = cache_size
+        self.cache: dict[str, list[int]] = {}
+
+    def __call__(self, text: str) -> EncodedText:
+        ids = self.cache.get(text)
+        if ids is None:
+            ids = list(self.tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"])
+            if len(self.cache) >= self.cache_size:
+                self.cache.clear()
+            self.cache[text] = ids
+        if len(ids) <= self.max_length:
+            return EncodedText(list(ids), False)
+        return EncodedText(ids[: self.max_length - 1] + [ids[-1]], True)
