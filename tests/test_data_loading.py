@@ -269,3 +269,14 @@ def test_manifest_split_and_sources(shards, tokenizer):
         make_dataset(shards.directory, "pretrain", tokenizer, DataConfig(split="val"))
     with pytest.raises(DataError, match="task"):
         make_dataset(shards.directory, "segmentation", tokenizer)
+
+
+def test_label_fraction_keeps_a_fixed_subset_of_questions():
+    from vlbert.data.tasks import keeps_label
+
+    ids = [f"img{i}_q{j:02d}" for i in range(500) for j in range(20)]
+    kept = [q for q in ids if keeps_label(q, 0.1)]
+    assert 0.09 < len(kept) / len(ids) < 0.11
+    assert kept == [q for q in ids if keeps_label(q, 0.1)]  # the same subset every epoch and run
+    assert set(kept) <= {q for q in ids if keeps_label(q, 0.5)}  # nested fractions
+    assert all(keeps_label(q, 1.0) for q in ids)

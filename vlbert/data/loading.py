@@ -49,6 +49,7 @@ class DataConfig:
     max_length: int = 40  # tokens, with [CLS] and [SEP]
     max_regions: int | None = None  # keep the first N regions (detectors sort them by confidence)
     caption_mode: str = "each"  # "each" caption is an example, or one "random" / "first" per image
+    label_fraction: float = 1.0  # VQA: train on this fixed fraction of the questions (by id hash)
     shuffle_buffer: int = 1000  # 0: no shuffling at all (shard order kept, for evaluation)
     shuffle_initial: int = 100
     seed: int = 0
@@ -136,7 +137,7 @@ class ShardDataset(IterableDataset):
             wds.split_by_worker,
             ShardReader(policy, self.shards.counts),
             RecordParser(policy, needs_image=cfg.inputs == "pixels", needs_features=cfg.inputs == "regions"),
-            TaskExpander(self.task, policy, cfg.caption_mode, cfg.seed, self.epoch),
+            TaskExpander(self.task, policy, cfg.caption_mode, cfg.seed, self.epoch, cfg.label_fraction),
         ]
         if shuffle:
             seed = derive_seed(cfg.seed, self.epoch, rank, worker)

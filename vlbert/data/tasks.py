@@ -54,13 +54,19 @@ def caption_items(record: Record, policy: ErrorPolicy, mode: str, rng: random.Ra
     return [Item(record, caption) for caption in captions]
 
 
-def question_items(record: Record, policy: ErrorPolicy) -> list[Item]:
-    """VQA: one item per question with non-empty text."""
-    questions = [q for q in record.meta.questions if q.question.strip()]
-    if len(questions) < len(record.meta.questions):
-        n = len(record.meta.questions) - len(questions)
+def keeps_label(question_id: str, fraction: float) -> bool:
+    """Whether a question is in the fixed `fraction` of labels (by a stable hash of its id)."""
+    return fraction >= 1.0 or derive_seed("label-fraction", question_id) % 1_000_000 < fraction * 1_000_000
+
+
+def question_items(record: Record, policy: ErrorPolicy, label_fraction: float = 1.0) -> list[Item]:
+    """VQA: one item per question with non-empty text (of the fixed `label_fraction` of them)."""
+    kept = [q for q in record.meta.questions if keeps_label(q.question_id, label_fraction)]
+    questions = [q for q in kept if q.question.strip()]
+    if len(questions) < len(kept):
+        n = len(kept) - len(questions)
         policy.bad("empty_text", record.url, record.key, "empty question", n=n)
-    if not questions:
+    if not questions and len(kept) == len(record.meta.questions):
         policy.bad("no_text", record.url, record.key, "no non-empty question")
     return [Item(record, q.question, q) for q in questions]
 
@@ -70,15 +76,18 @@ class TaskExpander:
     (seed, epoch, sample key), so it does not depend on worker count or shard order."""
 
     def __init__(
-        self, task: str, policy: ErrorPolicy, caption_mode: str = "each", seed: int = 0, epoch: int = 0
+        self, task: str, policy: ErrorPolicy, caption_mode: str = "each", seed: int = 0, epoch: int = 0,
+        label_fraction: float = 1.0,
     ) -> None:
         check_task(task, caption_mode)
+        if not 0.0 < label_fraction <= 1.0:
+            raise DataError(f"label_fraction must be in (0, 1], got {label_fraction}")
         self.task, self.policy, self.caption_mode = task, policy, caption_mode
-        self.seed, self.epoch = seed, epoch
+        self.seed, self.epoch, self.label_fraction = seed, epoch, label_fraction
 
     def expand(self, record: Record) -> list[Item]:
         if self.task == "vqa":
-            return question_items(record, self.policy)
+            return question_items(record, self.policy, self.label_fraction)
         rng = random.Random(derive_seed(self.seed, self.epoch, record.key))
         return caption_items(record, self.policy, self.caption_mode, rng)
 
