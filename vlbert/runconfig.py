@@ -30,9 +30,10 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    train: str | None = None  # shard directory
-    val: str | None = None
-    test: str | None = None
+    root: str | None = None  # shard directory (with manifest.json)
+    train_split: str | None = "train"  # manifest split names; None = every shard
+    val_split: str | None = "val"
+    test_split: str | None = "test"
     tokenizer: str | None = None  # BERT vocabulary dir / hub name; None = build WordPiece from the data
     vocab_size: int = 1000  # size of a WordPiece vocabulary built from the data
     max_length: int = 48
@@ -52,6 +53,7 @@ class EvalSection:
     num_beams: int = 1
     max_caption_length: int = 24
     limit: int | None = None  # evaluate on at most this many images
+    caption_mode: str = "each"  # retrieval/captioning texts per image: "each" caption or the "first"
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Runs: what the `vlbert` subcommands do, as library functions (train, evaluate, predict)."""

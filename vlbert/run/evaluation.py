@@ -1,0 +1,137 @@
+"""Evaluation of a task model on a split, with the community's metrics:
+
+- VQA: accuracy (the official normalisation and 10-annotator averaging; exact match for
+  single-answer data), overall and per question type;
+- retrieval: Recall@1/5/10 both ways, all-pairs ITM or ITC top-k then ITM re-rank;
+- captioning: BLEU-4 and CIDEr of decoded captions against every reference;
+- pre-training: MLM accuracy and ITM accuracy (positives and re-paired negatives).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from transformers import PreTrainedTokenizerBase
+
+from vlbert.data.batch import Batch
+from vlbert.data.vqa import AnswerVocab, answer_accuracy
+from vlbert.engine.objectives import negative_partners
+from vlbert.eval.decoding import generate
+from vlbert.eval.metrics import accuracy, caption_scores, recall_at_k
+from vlbert.eval.retrieval import all_pairs_scores, encode_images, encode_texts, two_stage_scores
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.inference_mode()
+def evaluate_vqa(model: nn.Module, batches: Iterable[Batch], answers: AnswerVocab, limit: int | None = None) -> dict[str, float]:
+    scores: dict[str, list[float]] = defaultdict(list)
+    for batch in batches:
+        logits = model(**batch.to(_device(model)).model_inputs()).logits  # [B, A]
+        for pred, gts, qtype in zip(logits.argmax(-1).tolist(), batch.answers, batch.question_types):
+            value = answer_accuracy(answers.answers[pred], gts)
+            scores["vqa_acc"].append(value)
+            if qtype:
+                scores[f"vqa_acc_{qtype}"].append(value)
+        if limit is not None and len(scores["vqa_acc"]) >= limit:
+            break
+    return {key: sum(values) / len(values) for key, values in scores.items() if values}
+
+
+@dataclass
+class Gallery:
+    """Captions and the distinct images they describe, gathered from evaluation batches."""
+
+    texts: list[tuple[Tensor, Tensor]]  # (ids [b, L], mask [b, L]) per batch
+    images: list[dict[str, Tensor]]  # encode_image inputs for the new images of each batch
+    owner: Tensor  # [T] image index of each caption
+    references: list[list[str]]  # per image, all its captions
+    image_ids: list[str]
+
+
+def gather_gallery(batches: Iterable[Batch], limit: int | None) -> Gallery:
+    texts, images, owner, refs, order = [], [], [], [], {}
+    for batch in batches:
+        fresh = [i for i, image_id in enumerate(batch.image_ids) if image_id not in order]
+        if limit is not None:
+            fresh = fresh[: max(0, limit - len(order))]
+        for i in fresh:
+            order[batch.image_ids[i]] = len(order)
+            refs.append(batch.captions[i])
+        keep = [i for i, image_id in enumerate(batch.image_ids) if image_id in order]
+        if not keep:
+            break
+        rows = torch.tensor(keep)
+        texts.append((batch.input_ids[rows], batch.attention_mask[rows]))
+        owner.extend(order[batch.image_ids[i]] for i in keep)
+        if fresh:
+            idx = torch.tensor(fresh)
+            images.append({k: v[idx] for k, v in batch.image_inputs().items() if v is not None})
+    return Gallery(texts, images, torch.tensor(owner), refs, list(order))
+
+
+def _to(inputs: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    return {k: v.to(device) for k, v in inputs.items()}
+
+
+@torch.inference_mode()
+def evaluate_retrieval(model: nn.Module, batches: Iterable[Batch], mode: str = "two-stage", k: int = 16,
+                       limit: int | None = None) -> dict[str, float]:
+    gallery = gather_gallery(batches, limit)
+    device = _device(model)
+    texts = encode_texts(model, ((ids.to(device), mask.to(device)) for ids, mask in gallery.texts))
+    images = encode_images(model, (_to(inputs, device) for inputs in gallery.images))
+    if mode == "all-pairs":
+        scores = all_pairs_scores(model, texts, images)
+    elif mode == "two-stage":
+        scores = two_stage_scores(model, texts, images, k=k)
+    else:
+        raise ValueError(f"retrieval mode must be 'two-stage' or 'all-pairs', got {mode!r}")
+    metrics = recall_at_k(scores.cpu(), gallery.owner).as_dict()
+    return {**metrics, "num_images": float(len(gallery.image_ids)), "num_texts": float(len(gallery.owner))}
+
+
+@torch.inference_mode()
+def evaluate_captioning(model: nn.Module, batches: Iterable[Batch], tokenizer: PreTrainedTokenizerBase,
+                        num_beams: int = 1, max_length: int = 24, limit: int | None = None) -> dict[str, float]:
+    gallery = gather_gallery(batches, limit)
+    device = _device(model)
+    banned = tuple(i for i in (tokenizer.pad_token_id, tokenizer.mask_token_id, tokenizer.unk_token_id) if i is not None)
+    predictions: dict[str, str] = {}
+    for inputs in gallery.images:
+        ids = generate(model, _to(inputs, device), tokenizer.cls_token_id, tokenizer.sep_token_id,
+                       max_length=max_length, num_beams=num_beams, banned_ids=banned)
+        for seq in ids:
+            predictions[gallery.image_ids[len(predictions)]] = tokenizer.decode(seq, skip_special_tokens=True)
+    references = dict(zip(gallery.image_ids, gallery.references))
+    return caption_scores(predictions, references)
+
+
+@torch.inference_mode()
+def evaluate_pretraining(model: nn.Module, batches: Iterable[Batch], limit: int | None = None) -> dict[str, float]:
+    mlm, itm, seen = [], [], 0
+    generator = torch.Generator().manual_seed(0)
+    for batch in batches:
+        batch = batch.to(_device(model))
+        text, image = model.vlbert.encode_pair(**batch.model_inputs())
+        out = model.forward_states(text, image)
+        if batch.mlm_labels is not None:
+            mlm.append(accuracy(out.mlm_logits, batch.mlm_labels))
+        if len(batch) > 1:
+            sims = torch.zeros(len(batch), len(batch))
+            partner = negative_partners(sims, "random", generator).to(out.itm_logits.device)
+            rows = torch.arange(len(batch), device=partner.device)
+            neg = model.match_logits(text.select(partner), image.select(rows))
+            labels = torch.cat([torch.ones(len(batch)), torch.zeros(len(batch))]).long().to(neg.device)
+            itm.append(accuracy(torch.cat([out.itm_logits, neg]), labels))
+        seen += len(batch)
+        if limit is not None and seen >= limit:
+            break
+    mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")  # noqa: E731
+    return {"mlm_acc": mean(mlm), "itm_acc": mean(itm)}

@@ -1,0 +1,126 @@
+"""Everything a run builds before training: tokenizer, answer vocabulary, model, data settings.
+
+A saved model directory holds what is needed to use it again: `config.json`,
+`model.safetensors`, the tokenizer files, and `answers.json` for VQA models.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
+
+import vlbert
+from vlbert.data.collate import CollateConfig
+from vlbert.data.images import ImageConfig
+from vlbert.data.loading import DataConfig
+from vlbert.data.records import read_records
+from vlbert.data.tokenize import build_wordpiece_tokenizer, load_tokenizer
+from vlbert.data.vqa import AnswerVocab
+from vlbert.models.backbone import VLBertPreTrainedModel
+from vlbert.runconfig import ConfigError, RunConfig
+
+logger = logging.getLogger(__name__)
+
+ANSWERS_FILE = "answers.json"
+DATA_TASKS = {"pretraining": "pretrain", "vqa": "vqa", "retrieval": "retrieval", "captioning": "caption"}
+
+
+@dataclass
+class RunParts:
+    model: VLBertPreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    answers: AnswerVocab | None
+
+
+def _texts(root: str, split: str | None) -> list[str]:
+    texts = []
+    for record in read_records(root, split):
+        texts.extend(record.meta.captions)
+        texts.extend(q.question for q in record.meta.questions)
+    return texts
+
+
+def resolve_tokenizer(cfg: RunConfig, work_dir: Path) -> PreTrainedTokenizerBase:
+    """The model's own tokenizer when starting from a saved model, else the configured BERT
+    vocabulary, else a WordPiece vocabulary built from the training text."""
+    if cfg.model.init and (Path(cfg.model.init) / "tokenizer_config.json").is_file():
+        return load_tokenizer(cfg.model.init)
+    if cfg.data.tokenizer:
+        return load_tokenizer(cfg.data.tokenizer)
+    if cfg.data.root is None:
+        raise ConfigError("data.root is required to build a vocabulary (or set data.tokenizer)")
+    texts = _texts(cfg.data.root, cfg.data.train_split)
+    return build_wordpiece_tokenizer(texts, cfg.data.vocab_size, work_dir / "tokenizer")
+
+
+def resolve_answers(cfg: RunConfig) -> AnswerVocab:
+    if cfg.model.init and (Path(cfg.model.init) / ANSWERS_FILE).is_file():
+        return AnswerVocab.load(Path(cfg.model.init) / ANSWERS_FILE)
+    if cfg.data.root is None:
+        raise ConfigError("data.root is required to build the VQA answer vocabulary")
+    answers = [q.answers for r in read_records(cfg.data.root, cfg.data.train_split) for q in r.meta.questions]
+    return AnswerVocab.build(answers, top_k=cfg.data.num_answers)
+
+
+def build_parts(cfg: RunConfig, work_dir: Path) -> RunParts:
+    """Tokenizer, answers (VQA) and the task model, fresh or from `model.init`."""
+    tokenizer = resolve_tokenizer(cfg, work_dir)
+    answers = resolve_answers(cfg) if cfg.task == "vqa" else None
+    overrides = dict(cfg.model.overrides)
+    if answers is not None:
+        overrides["num_answers"] = len(answers)
+    if cfg.model.init:  # a saved model; a new task head starts fresh (and is reported)
+        model = vlbert.create_model(cfg.model.init, task=cfg.task, **overrides)
+    else:
+        if not cfg.model.text_pretrained:
+            overrides.setdefault("vocab_size", len(tokenizer))
+        model = vlbert.create_model(cfg.model.name, task=cfg.task, text_pretrained=cfg.model.text_pretrained, **overrides)
+    if model.config.vocab_size < len(tokenizer):
+        raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens, the model's vocabulary {model.config.vocab_size}")
+    return RunParts(model, tokenizer, answers)
+
+
+def data_config(cfg: RunConfig, model: VLBertPreTrainedModel, split: str | None, train: bool) -> DataConfig:
+    """How to read shards for this model: regions or pixels, with evaluation settings when not training."""
+    mc = model.config
+    inputs = "regions" if mc.image_encoder == "regions" else "pixels"
+    image = ImageConfig(size=mc.image_size)
+    if inputs == "pixels":
+        image = ImageConfig.from_model(model.vlbert.image_encoder.model, size=mc.image_size)
+    caption_mode = "random" if train and cfg.task in ("pretraining", "captioning") else (
+        "each" if train else cfg.eval.caption_mode)
+    return DataConfig(
+        inputs=inputs, split=split, max_length=cfg.data.max_length, caption_mode=caption_mode,
+        shuffle_buffer=cfg.data.shuffle_buffer if train else 0, seed=cfg.train.seed, on_error=cfg.data.on_error,
+        image=image, label_fraction=cfg.data.label_fraction if train else 1.0,
+    )
+
+
+def collate_config(cfg: RunConfig, model: VLBertPreTrainedModel, train: bool) -> CollateConfig:
+    """Pre-training masks tokens and regions (ITM negatives are made by the objective)."""
+    if cfg.task != "pretraining":
+        return CollateConfig(seed=cfg.train.seed)
+    pixel_regions = None
+    if model.config.image_encoder != "regions":
+        pixel_regions = _pixel_region_count(model)
+    return CollateConfig(mlm_prob=0.15, mrm_prob=0.15, pixel_regions=pixel_regions, seed=cfg.train.seed + (0 if train else 1))
+
+
+def _pixel_region_count(model: VLBertPreTrainedModel) -> int:
+    import torch
+
+    size = model.config.image_size
+    with torch.no_grad():
+        regions = model.vlbert.encode_regions(pixel_values=torch.zeros(1, 3, size, size))
+    return regions.features.shape[1]
+
+
+def save_model_dir(parts: RunParts, directory: Path) -> None:
+    """Model, tokenizer and answer vocabulary together, ready for `predict` and `evaluate`."""
+    parts.model.save_pretrained(directory)
+    parts.tokenizer.save_pretrained(str(directory))
+    if parts.answers is not None:
+        parts.answers.save(directory / ANSWERS_FILE)

@@ -1,0 +1,98 @@
+"""`run_training`: a whole run from a `RunConfig`: build, train with periodic evaluation, save.
+
+The output directory receives `config.yaml` (the resolved run configuration), `metrics.json`,
+`checkpoints/` (resumable), `best/` (when `train.best_metric` is set), and `model/`, the final
+model with its tokenizer (and answers), which `evaluate`, `predict` and `finetune` read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+
+from vlbert.data.batch import Batch
+from vlbert.data.loading import batch_factory, make_dataset, make_loader
+from vlbert.engine.objectives import OBJECTIVES
+from vlbert.engine.trainer import Trainer
+from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
+from vlbert.run.setup import DATA_TASKS, RunParts, build_parts, collate_config, data_config, save_model_dir
+from vlbert.runconfig import ConfigError, RunConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    model_dir: Path
+    metrics: dict[str, float]  # final evaluation on the validation split (empty without one)
+    steps: int
+
+
+def eval_batches(cfg: RunConfig, parts: RunParts, split: str | None) -> Iterable[Batch]:
+    """The evaluation batches of `split` in shard order, no masking but pre-training's."""
+    dataset = make_dataset(cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer,
+                           data_config(cfg, parts.model, split, train=False), parts.answers)
+    return make_loader(dataset, parts.tokenizer, cfg.data.eval_batch_size,
+                       collate_config(cfg, parts.model, train=False), report=None)
+
+
+def evaluate_parts(cfg: RunConfig, parts: RunParts, split: str | None) -> dict[str, float]:
+    """The task's metrics on `split`."""
+    batches, model, limit = eval_batches(cfg, parts, split), parts.model, cfg.eval.limit
+    was_training = model.training
+    model.eval()
+    try:
+        if cfg.task == "vqa":
+            return evaluate_vqa(model, batches, parts.answers, limit)
+        if cfg.task == "retrieval":
+            return evaluate_retrieval(model, batches, cfg.eval.retrieval_mode, cfg.eval.k, limit)
+        if cfg.task == "captioning":
+            return evaluate_captioning(model, batches, parts.tokenizer, cfg.eval.num_beams,
+                                       cfg.eval.max_caption_length, limit)
+        return evaluate_pretraining(model, batches, limit)
+    finally:
+        model.train(was_training)
+
+
+def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
+    objective = OBJECTIVES[cfg.task]
+    return lambda model, batch: objective(model, batch, cfg.objective)
+
+
+def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
+    """Train `cfg.task` on `cfg.data.root`; resumes from `out_dir`'s checkpoints when present."""
+    if cfg.task not in OBJECTIVES:
+        raise ConfigError(f"task must be one of {', '.join(OBJECTIVES)}, got {cfg.task!r}")
+    if cfg.data.root is None:
+        raise ConfigError("data.root: the training shard directory is required")
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    torch.manual_seed(cfg.train.seed)
+    parts = build_parts(cfg, out_dir)
+    make_batches = batch_factory(
+        cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer, cfg.data.batch_size,
+        data_config(cfg, parts.model, cfg.data.train_split, train=True),
+        collate_config(cfg, parts.model, train=True), parts.answers, cfg.data.num_workers,
+        report=logger.info,
+    )
+    val = cfg.data.val_split
+    eval_fn = (lambda model: evaluate_parts(cfg, parts, val)) if val else None
+    trainer = Trainer(parts.model, _step_fn(cfg), cfg.train, out_dir, eval_fn=eval_fn, device=cfg.device)
+    if resume:
+        trainer.resume()
+    state = trainer.fit(make_batches)
+    model_dir = out_dir / "model"
+    save_model_dir(parts, model_dir)
+    evals = [h for h in state.history if any(k.startswith("eval_") for k in h)]
+    metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
+    (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
+    return RunResult(out_dir, model_dir, metrics, state.step)
