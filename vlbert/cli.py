@@ -2,8 +2,8 @@
 
 Adding a subcommand is one entry: a :class:`Command` with a help line, a function that adds its
 arguments to an ``argparse`` parser, and a function that runs it and returns the exit status.
-Bad user input (:class:`~vlbert.data.schema.DataError`, a missing or unwritable path) ends with
-one line on stderr and exit status 2, never a traceback.
+Bad user input (a data error, a bad config key or value, a missing or unwritable path) ends with
+one line on stderr and exit status 2; ``vlbert --debug ...`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from vlbert.commands import make_shards
+from vlbert.commands import evaluate, make_shards, train
 from vlbert.data.schema import DataError
 
 
@@ -26,11 +26,15 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "make-shards": Command(make_shards.HELP, make_shards.add_arguments, make_shards.run),
+    "pretrain": Command(train.PRETRAIN_HELP, train.add_pretrain_arguments, train.run_pretrain),
+    "finetune": Command(train.FINETUNE_HELP, train.add_finetune_arguments, train.run_finetune),
+    "evaluate": Command(evaluate.HELP, evaluate.add_arguments, evaluate.run),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlbert", description="ViLBERT-family vision-language models.")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():
         sub = commands.add_parser(name, help=command.help, description=command.help)
@@ -43,8 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (DataError, OSError) as error:
-        print(f"vlbert {args.command}: error: {error}", file=sys.stderr)
+    except (DataError, OSError, ValueError, KeyError) as error:  # ConfigError is a ValueError
+        if args.debug:
+            raise
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"vlbert {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,34 @@
+"""``vlbert evaluate --model DIR --task TASK``: the task's metrics on a split of a shard directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vlbert.runconfig import load_run_config
+
+HELP = "evaluate a saved model (VQA accuracy, Recall@K, BLEU-4/CIDEr, MLM/ITM accuracy)"
+TASKS = {"pretraining": "pretraining", "vqa": "vqa", "retrieval": "retrieval", "caption": "captioning"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="a model directory (a run's model/ or best/)")
+    parser.add_argument("--task", required=True, choices=sorted(TASKS))
+    parser.add_argument("--data", required=True, help="shard directory")
+    parser.add_argument("--split", default="test", help="manifest split to evaluate (default: test)")
+    parser.add_argument("--out", help="write the metrics JSON here")
+    parser.add_argument("--config", help="YAML run configuration for the eval/data sections")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. eval.retrieval_mode=all-pairs")
+
+
+def run(args: argparse.Namespace) -> int:
+    from vlbert.run.evaluation_run import evaluate_model_dir
+
+    cfg = load_run_config(args.config, args.overrides, task=TASKS[args.task])
+    metrics = evaluate_model_dir(cfg, args.model, args.data, args.split)
+    text = json.dumps(metrics, indent=1)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+    return 0

@@ -1,0 +1,34 @@
+"""Evaluate a saved model directory (what `vlbert evaluate` does)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+import vlbert
+from vlbert.data.tokenize import load_tokenizer
+from vlbert.data.vqa import AnswerVocab
+from vlbert.run.setup import ANSWERS_FILE, RunParts
+from vlbert.run.training import evaluate_parts
+from vlbert.runconfig import ConfigError, RunConfig
+
+
+def load_parts(model_dir: str | Path, task: str, device: str | None = None) -> RunParts:
+    """Model, tokenizer and answers of a saved model directory."""
+    directory = Path(model_dir)
+    if not (directory / "config.json").is_file():
+        raise ConfigError(f"{directory} is not a model directory (no config.json)")
+    answers = AnswerVocab.load(directory / ANSWERS_FILE) if (directory / ANSWERS_FILE).is_file() else None
+    if task == "vqa" and answers is None:
+        raise ConfigError(f"{directory} has no {ANSWERS_FILE}: it is not a VQA model")
+    model = vlbert.create_model(str(directory), task=task)
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return RunParts(model, load_tokenizer(directory), answers)
+
+
+def evaluate_model_dir(cfg: RunConfig, model_dir: str | Path, data_root: str, split: str | None) -> dict[str, float]:
+    parts = load_parts(model_dir, cfg.task, cfg.device)
+    cfg = replace(cfg, data=replace(cfg.data, root=data_root))
+    return evaluate_parts(cfg, parts, split)
