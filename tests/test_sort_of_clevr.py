@@ -247,3 +247,33 @@ def test_oracle_region_features_are_the_objects_pixels():
         centre = feature.astype(np.float32).reshape(11, 11, 3)[5, 5] * 255
         np.testing.assert_allclose(centre, COLORS[obj.color], atol=1)
     assert make_sample(7, seed=3).features is None  # off by default
+
+
+def test_detector_recovers_the_oracle_regions():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from vlbert.data.schema import RegionFeatures
+    from vlbert.data.sort_of_clevr_detect import detect_objects
+    from vlbert.data.sort_of_clevr_shards import make_sample
+
+    for index in range(20):
+        sample = make_sample(index, seed=1, regions=True)
+        oracle = RegionFeatures.from_npz_bytes(sample.members()["npz"])
+        found = detect_objects(Image.open(io.BytesIO(sample.image)))
+        order = lambda r: np.lexsort(r.boxes.T[::-1])  # noqa: E731
+        np.testing.assert_array_equal(found.boxes[order(found)], oracle.boxes[order(oracle)])
+        np.testing.assert_allclose(found.features[order(found)], oracle.features[order(oracle)].astype(np.float32), atol=1e-3)
+        np.testing.assert_array_equal(found.class_probs[order(found)].argmax(1), oracle.class_probs[order(oracle)].argmax(1))
+
+
+def test_detector_rejects_an_image_without_objects():
+    from PIL import Image
+
+    from vlbert.data.schema import DataError
+    from vlbert.data.sort_of_clevr_detect import detect_objects
+
+    with pytest.raises(DataError, match="no Sort-of-CLEVR object"):
+        detect_objects(Image.new("RGB", (75, 75), "white"))
