@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from vlbert.commands import evaluate, make_shards, train
+from vlbert.commands import evaluate, make_shards, predict, train
 from vlbert.data.schema import DataError
 
 
@@ -29,6 +29,7 @@ COMMANDS: dict[str, Command] = {
     "pretrain": Command(train.PRETRAIN_HELP, train.add_pretrain_arguments, train.run_pretrain),
     "finetune": Command(train.FINETUNE_HELP, train.add_finetune_arguments, train.run_finetune),
     "evaluate": Command(evaluate.HELP, evaluate.add_arguments, evaluate.run),
+    "predict": Command(predict.HELP, predict.add_arguments, predict.run),
 }
 
 

@@ -168,19 +168,21 @@ class Trainer:
         self.model.train()
         batches = self._batches(make_batches)
         progress = _Progress(cfg.max_steps, self.state.step, enabled=cfg.progress)
-        while self.state.step < cfg.max_steps:
-            losses = [self._micro_step(next(batches)) for _ in range(cfg.grad_accum)]
-            logs = self._optimizer_step(losses)
-            if not logs:
-                continue
-            progress.update(self.state.step, logs["loss"])
-            self._log(logs)
-            last = self.state.step == cfg.max_steps
-            if (cfg.eval_every and self.state.step % cfg.eval_every == 0) or last:
-                self.evaluate()
-            if (cfg.save_every and self.state.step % cfg.save_every == 0) or last:
-                self.save()
-        progress.close()
+        try:
+            while self.state.step < cfg.max_steps:
+                losses = [self._micro_step(next(batches)) for _ in range(cfg.grad_accum)]
+                logs = self._optimizer_step(losses)
+                if not logs:
+                    continue
+                progress.update(self.state.step, logs["loss"])
+                self._log(logs)
+                last = self.state.step == cfg.max_steps
+                if (cfg.eval_every and self.state.step % cfg.eval_every == 0) or last:
+                    self.evaluate()
+                if (cfg.save_every and self.state.step % cfg.save_every == 0) or last:
+                    self.save()
+        finally:
+            progress.close()
         return self.state
 
     def _log(self, logs: dict[str, float]) -> None:

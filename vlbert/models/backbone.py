@@ -58,6 +58,7 @@ class VLBertPreTrainedModel(PreTrainedModel):
         directory.mkdir(parents=True, exist_ok=True)
         config = copy.deepcopy(self.config)
         config.image_pretrained = None  # the weights are in the file; do not fetch them again
+        config.architectures = [type(self).__name__]  # which task model this is
         config.save_pretrained(str(directory))
         tied = set(getattr(self, "_tied_weights_keys", None) or {})  # copies of other tensors
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in tied}

@@ -58,7 +58,8 @@ class Gallery:
 def gather_gallery(batches: Iterable[Batch], limit: int | None) -> Gallery:
     texts, images, owner, refs, order = [], [], [], [], {}
     for batch in batches:
-        fresh = [i for i, image_id in enumerate(batch.image_ids) if image_id not in order]
+        firsts = {image_id: i for i, image_id in reversed(list(enumerate(batch.image_ids)))}  # first row of each
+        fresh = sorted(i for image_id, i in firsts.items() if image_id not in order)
         if limit is not None:
             fresh = fresh[: max(0, limit - len(order))]
         for i in fresh:

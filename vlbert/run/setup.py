@@ -62,6 +62,8 @@ def resolve_answers(cfg: RunConfig) -> AnswerVocab:
     if cfg.data.root is None:
         raise ConfigError("data.root is required to build the VQA answer vocabulary")
     answers = [q.answers for r in read_records(cfg.data.root, cfg.data.train_split) for q in r.meta.questions]
+    if not answers:
+        raise ConfigError(f"{cfg.data.root} (split {cfg.data.train_split}) has no questions to build VQA answers from")
     return AnswerVocab.build(answers, top_k=cfg.data.num_answers)
 
 

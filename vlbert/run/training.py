@@ -73,6 +73,8 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
         raise ConfigError(f"task must be one of {', '.join(OBJECTIVES)}, got {cfg.task!r}")
     if cfg.data.root is None:
         raise ConfigError("data.root: the training shard directory is required")
+    if "://" not in cfg.data.root and not Path(cfg.data.root).exists():
+        raise ConfigError(f"data.root: no such shard directory: {cfg.data.root}")
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
