@@ -44,6 +44,7 @@ class DataSection:
     num_answers: int = 3129  # VQA answer vocabulary size (top-K)
     label_fraction: float = 1.0  # use this fraction of the training labels (VQA ablations)
     on_error: str = "skip"  # bad samples: "skip" (counted) or "raise"
+    blank_images: bool = False  # zero every image input: a text-only (question-only) baseline
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -34,14 +34,29 @@ class RunResult:
     model_dir: Path
     metrics: dict[str, float]  # final evaluation on the validation split (empty without one)
     steps: int
+    parts: RunParts  # the trained model, its tokenizer and answers
+    history: list[dict[str, float]]  # the trainer's log (metrics.json)
+
+
+def blank_images(batch: Batch) -> Batch:
+    """The batch with its image input zeroed (features, boxes, pixels): what a text-only model sees."""
+    zero = {name: None if value is None else torch.zeros_like(value)
+            for name, value in (("region_features", batch.region_features), ("region_boxes", batch.region_boxes),
+                                ("pixel_values", batch.pixel_values))}  # fmt: skip
+    return replace(batch, **zero)
+
+
+def _maybe_blank(batches: Iterable[Batch], blank: bool) -> Iterable[Batch]:
+    return (blank_images(b) for b in batches) if blank else batches
 
 
 def eval_batches(cfg: RunConfig, parts: RunParts, split: str | None) -> Iterable[Batch]:
     """The evaluation batches of `split` in shard order, no masking but pre-training's."""
     dataset = make_dataset(cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer,
                            data_config(cfg, parts.model, split, train=False), parts.answers)
-    return make_loader(dataset, parts.tokenizer, cfg.data.eval_batch_size,
-                       collate_config(cfg, parts.model, train=False), report=None)
+    loader = make_loader(dataset, parts.tokenizer, cfg.data.eval_batch_size,
+                         collate_config(cfg, parts.model, train=False), report=None)
+    return _maybe_blank(loader, cfg.data.blank_images)
 
 
 def evaluate_parts(cfg: RunConfig, parts: RunParts, split: str | None) -> dict[str, float]:
@@ -80,12 +95,16 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
     (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     torch.manual_seed(cfg.train.seed)
     parts = build_parts(cfg, out_dir)
-    make_batches = batch_factory(
+    factory = batch_factory(
         cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer, cfg.data.batch_size,
         data_config(cfg, parts.model, cfg.data.train_split, train=True),
         collate_config(cfg, parts.model, train=True), parts.answers, cfg.data.num_workers,
         report=logger.info,
     )
+
+    def make_batches(epoch: int, skip: int) -> Iterable[Batch]:
+        return _maybe_blank(factory(epoch, skip), cfg.data.blank_images)
+
     val = cfg.data.val_split
     eval_fn = (lambda model: evaluate_parts(cfg, parts, val)) if val else None
     trainer = Trainer(parts.model, _step_fn(cfg), cfg.train, out_dir, eval_fn=eval_fn, device=cfg.device)
@@ -97,4 +116,4 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
     evals = [h for h in state.history if any(k.startswith("eval_") for k in h)]
     metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
     (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
-    return RunResult(out_dir, model_dir, metrics, state.step)
+    return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history)

@@ -1,0 +1,147 @@
+"""The quickstart report: report.json keys and values, the table's met/missed marks, the figures."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from vlbert.data.sort_of_clevr_shards import make_sample
+from vlbert.quickstart.report import format_table, report_dict, write_figures, write_report
+from vlbert.quickstart.results import QuickstartResults, RetrievalExample, StageResult, VQAExample
+
+STAGES = ("pretrain", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained", "ablation-scratch")
+
+
+def _history(steps: int, eval_key: str, parts: tuple[str, ...] = ()) -> list[dict[str, float]]:
+    rows: list[dict[str, float]] = []
+    for step in range(10, steps + 1, 10):
+        loss = 3.0 * math.exp(-step / 80) + 0.1
+        rows.append({"step": step, "loss": loss, "lr": 1e-4, **{f"loss_{p}": loss / 2 for p in parts}})
+        if step % 50 == 0:
+            rows.append({"step": step, f"eval_{eval_key}": 1 - math.exp(-step / 60), "eval_loss": loss})
+    return rows
+
+
+def _vqa_examples(count: int) -> list[VQAExample]:
+    examples = []
+    for i in range(count):
+        sample = make_sample(i, split="test")
+        q = sample.record.questions[i * 3 % len(sample.record.questions)]
+        predicted = q.answers[0] if i % 3 else "circle" if q.answers[0] != "circle" else "square"
+        examples.append(VQAExample(sample.image, q.question, predicted, q.answers[0], q.type))
+    return examples
+
+
+def _retrieval_examples(count: int) -> list[RetrievalExample]:
+    samples = [make_sample(i, split="test") for i in range(count + 3)]
+    examples = []
+    for i, sample in enumerate(samples[:count]):
+        own = sample.record.captions[0]
+        others = [samples[i + k].record.captions[0] for k in (1, 2)]
+        top = [(own, True), (others[0], False), (others[1], False)] if i % 2 == 0 else \
+              [(others[0], False), (own, True), (others[1], False)]
+        examples.append(RetrievalExample(sample.image, own, top))
+    return examples
+
+
+def make_results(relational: float = 0.95, ablation: bool = True) -> QuickstartResults:
+    stages = [StageResult(name, 10.0 + i, 100, {"acc": 0.5}, _history(100, "acc", ("mlm", "itm") if i == 0 else ()))
+              for i, name in enumerate(STAGES if ablation else STAGES[:5])]
+    return QuickstartResults(
+        vqa={"relational_acc": relational, "nonrelational_acc": 0.985, "question_only_acc": 0.412,
+             "question_only_relational_acc": 0.433, "question_only_nonrelational_acc": 0.391},
+        retrieval={"t2i_r1": 0.912, "t2i_r5": 0.987, "t2i_r10": 0.996, "i2t_r1": 0.873, "i2t_r5": 0.964,
+                   "i2t_r10": 0.991, "num_images": 1000},
+        caption={"bleu4": 0.612, "cider": 3.456},
+        ablation={"pretrained_acc": 0.81, "scratch_acc": 0.62, "label_fraction": 0.1} if ablation else None,
+        stages=stages,
+        vqa_examples=_vqa_examples(8),
+        retrieval_examples=_retrieval_examples(4),
+        wall_seconds=754.2,
+        machine="2 CPU cores (test), torch 2.x",
+        settings={"model": "tiny", "images": 2000, "pretrain_steps": 100},
+    )
+
+
+def _line(table: str, label: str) -> str:
+    (line,) = [line for line in table.splitlines() if line.strip().startswith(label + " ")]
+    return line
+
+
+def test_report_json_has_every_key_with_its_value(tmp_path: Path) -> None:
+    results = make_results()
+    report = json.loads(write_report(results, tmp_path).read_text())
+    assert report["vqa"]["relational_acc"] == 0.95
+    assert report["vqa"]["nonrelational_acc"] == 0.985
+    assert report["vqa"]["question_only_acc"] == 0.412
+    assert report["retrieval"]["t2i_r1"] == 0.912 and report["retrieval"]["i2t_r1"] == 0.873
+    assert report["caption"] == {"bleu4": 0.612, "cider": 3.456}
+    assert report["ablation"]["pretrained_acc"] == 0.81 and report["ablation"]["scratch_acc"] == 0.62
+    assert report["ablation"]["gain"] == pytest.approx(0.19)
+    assert [s["name"] for s in report["stages"]] == list(STAGES)
+    assert report["stages"][1] == {"name": "vqa", "seconds": 11.0, "steps": 100, "metrics": {"acc": 0.5}}
+    assert report["wall_seconds"] == 754.2 and report["machine"] == results.machine
+    assert report["settings"] == results.settings
+    published = report["published"]["sort_of_clevr"]
+    assert published["relational_acc"] == {"CNN+MLP": 0.63, "CNN+RN": 0.94}
+    assert all(t["met"] for t in report["targets"]) and len(report["targets"]) == 4
+    assert report == json.loads(json.dumps(report_dict(results)))
+
+
+@pytest.mark.parametrize("relational, status", [(0.95, "met"), (0.94, "met"), (0.90, "MISSED")])
+def test_table_marks_relational_target(relational: float, status: str) -> None:
+    table = format_table(make_results(relational))
+    line = _line(table, "relational accuracy")
+    assert f"{relational:.3f}" in line and "0.63" in line and "0.94" in line
+    assert line.split()[-1] == status
+
+
+def test_table_shows_every_value() -> None:
+    table = format_table(make_results())
+    for value in ("0.985", "0.412", "0.433", "0.391", "0.912", "0.987", "0.996", "0.873", "0.964", "0.991",
+                  "0.612", "3.456", "0.810", "0.620", "0.190", "0.94-0.98"):
+        assert value in table, value
+    assert _line(table, "non-relational accuracy").split()[-1] == "met"
+    assert _line(table, "text->image R@1").split()[-1] == "met"
+    assert _line(table, "gain (pre-trained - scratch)").split()[-1] == "met"
+    assert "12 min 34 s" in table and "targets met: 4/4" in table
+    for stage in STAGES:
+        assert stage in table
+
+
+def test_table_marks_misses_and_small_retrieval_sets() -> None:
+    results = make_results()
+    results = replace(results, retrieval={**results.retrieval, "t2i_r1": 0.95, "num_images": 200},
+                      ablation={"pretrained_acc": 0.64, "scratch_acc": 0.62, "label_fraction": 0.1},
+                      vqa={**results.vqa, "nonrelational_acc": 0.97})
+    table = format_table(results)
+    assert "MISSED" in _line(table, "non-relational accuracy")
+    assert "met (over 200 images, target is over 1000)" in _line(table, "text->image R@1")
+    assert "MISSED" in _line(table, "gain (pre-trained - scratch)")
+    assert "targets met: 2/4" in table
+
+
+def test_without_ablation_no_ablation_keys(tmp_path: Path) -> None:
+    results = make_results(ablation=False)
+    report = json.loads(write_report(results, tmp_path).read_text())
+    assert "ablation" not in report
+    assert not any(t["key"].startswith("ablation") for t in report["targets"])
+    table = format_table(results)
+    assert "ablation" not in table and "targets met: 3/3" in table
+    # the example figures do not depend on the ablation: leave them out, which must skip them
+    results = replace(results, vqa_examples=[], retrieval_examples=[])
+    assert [p.name for p in write_figures(results, tmp_path)] == ["loss_curves.png"]
+
+
+def test_figures_are_sensible_pngs(tmp_path: Path) -> None:
+    paths = write_figures(make_results(), tmp_path)
+    assert [p.name for p in paths] == ["loss_curves.png", "vqa_examples.png", "retrieval_examples.png"]
+    for path in paths:
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert 600 <= image.width <= 3000 and 300 <= image.height <= 3000, (path.name, image.size)

@@ -1,0 +1,242 @@
+"""The quickstart's report: a terminal table, `report.json` and PNG figures.
+
+Measured numbers sit beside the published Sort-of-CLEVR baselines (Santoro et al. 2017) and the
+quickstart's own targets, each marked met or missed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vlbert.quickstart.figures import write_figures
+from vlbert.quickstart.results import QuickstartResults, StageResult
+
+__all__ = ["PUBLISHED", "TARGETS", "TargetCheck", "check_targets", "format_table", "report_dict", "write_figures",
+           "write_report"]
+
+# Santoro et al. 2017, "A simple neural network module for relational reasoning", arXiv:1706.01427, §5.3:
+# CNN+RN "above 94%" on both question types; CNN+MLP "only reached this performance on the
+# non-relational questions, plateauing at 63% on the relational questions" (52.3% on closest/furthest).
+PUBLISHED: dict[str, Any] = {
+    "source": "Santoro et al. 2017, A simple neural network module for relational reasoning, arXiv:1706.01427, sec. 5.3",
+    "sort_of_clevr": {
+        "relational_acc": {"CNN+MLP": 0.63, "CNN+RN": 0.94},
+        "nonrelational_acc": {"CNN+MLP": [0.94, 0.98], "CNN+RN": [0.94, 0.98]},
+        "closest_furthest_acc": {"CNN+MLP": 0.523},
+    },
+    "note": "the paper's text gives CNN+RN > 0.94 on both types and CNN+MLP at that level on non-relational "
+            "questions; 0.98 is the top of the range read from its figure",
+}
+
+TARGET_IMAGES = 1000  # the retrieval target is R@1 over this many held-out images
+_EPS = 1e-9  # so that 0.85 - 0.80 counts as a gain of 0.05
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # dotted key in report.json
+    label: str
+    threshold: float
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("vqa.relational_acc", "VQA relational accuracy", 0.94),
+    Target("vqa.nonrelational_acc", "VQA non-relational accuracy", 0.98),
+    Target("retrieval.t2i_r1", f"text->image R@1 ({TARGET_IMAGES} images)", 0.90),
+    Target("ablation.gain", "ablation gain (pretrained - scratch)", 0.05),
+)
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    key: str
+    label: str
+    threshold: float
+    value: float | None  # None: not measured in this run
+    met: bool
+    note: str  # e.g. retrieval measured on fewer images than the target's
+
+
+def ablation_gain(results: QuickstartResults) -> float | None:
+    ab = results.ablation
+    if ab is None or "pretrained_acc" not in ab or "scratch_acc" not in ab:
+        return None
+    return ab["pretrained_acc"] - ab["scratch_acc"]
+
+
+def _measured(results: QuickstartResults, key: str) -> float | None:
+    if key == "ablation.gain":
+        return ablation_gain(results)
+    section, name = key.split(".")
+    values = getattr(results, section)
+    return None if values is None or name not in values else float(values[name])
+
+
+def check_targets(results: QuickstartResults) -> list[TargetCheck]:
+    """Each target with its measured value and whether it is met (targets not measured are left out)."""
+    checks = []
+    for target in TARGETS:
+        value = _measured(results, target.key)
+        if value is None:
+            continue
+        note, images = "", results.retrieval.get("num_images")
+        if target.key.startswith("retrieval.") and images is not None and images < TARGET_IMAGES:
+            note = f"over {images:.0f} images, target is over {TARGET_IMAGES}"
+        checks.append(TargetCheck(target.key, target.label, target.threshold, value,
+                                  value + _EPS >= target.threshold, note))
+    return checks
+
+
+def _stage_dict(stage: StageResult) -> dict[str, Any]:
+    return {"name": stage.name, "seconds": stage.seconds, "steps": stage.steps, "metrics": dict(stage.metrics)}
+
+
+def report_dict(results: QuickstartResults) -> dict[str, Any]:
+    """Everything `report.json` holds: results by task, targets, stages, machine, settings, published."""
+    report: dict[str, Any] = {
+        "vqa": dict(results.vqa),
+        "retrieval": dict(results.retrieval),
+        "caption": dict(results.caption),
+    }
+    if results.ablation is not None:
+        gain = ablation_gain(results)
+        report["ablation"] = {**results.ablation, "gain": None if gain is None else round(gain, 6)}
+    report["targets"] = [
+        {"key": c.key, "label": c.label, "threshold": c.threshold, "value": c.value, "met": c.met, "note": c.note}
+        for c in check_targets(results)
+    ]
+    report["stages"] = [_stage_dict(s) for s in results.stages]
+    report["wall_seconds"] = results.wall_seconds
+    report["machine"] = results.machine
+    report["settings"] = dict(results.settings)
+    report["published"] = PUBLISHED
+    return report
+
+
+def write_report(results: QuickstartResults, out_dir: str | os.PathLike[str]) -> Path:
+    """Write `report.json` under `out_dir` and return its path."""
+    path = Path(out_dir) / "report.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report_dict(results), indent=1, default=str) + "\n")
+    return path
+
+
+# ---- the terminal table ----------------------------------------------------------------------
+
+_COLUMNS = ("", "measured", "CNN+MLP", "CNN+RN", "target", "status")
+Row = tuple[str, ...]
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _published(metric: str, model: str) -> str:
+    value = PUBLISHED["sort_of_clevr"][metric][model]
+    return f"{value[0]:.2f}-{value[1]:.2f}" if isinstance(value, list) else f"{value:.2f}"
+
+
+def _status(check: TargetCheck | None) -> tuple[str, str]:
+    if check is None:
+        return "", ""
+    status = "met" if check.met else "MISSED"
+    return f">= {check.threshold:.2f}", f"{status} ({check.note})" if check.note else status
+
+
+def _row(label: str, value: float | None, check: TargetCheck | None = None, mlp: str = "", rn: str = "") -> Row:
+    return (label, _num(value), mlp, rn, *_status(check))
+
+
+def _vqa_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> list[Row]:
+    vqa = results.vqa
+    rows = [
+        _row("relational accuracy", vqa.get("relational_acc"), checks.get("vqa.relational_acc"),
+             _published("relational_acc", "CNN+MLP"), _published("relational_acc", "CNN+RN")),
+        _row("non-relational accuracy", vqa.get("nonrelational_acc"), checks.get("vqa.nonrelational_acc"),
+             _published("nonrelational_acc", "CNN+MLP"), _published("nonrelational_acc", "CNN+RN")),
+        _row("question-only baseline", vqa.get("question_only_acc")),
+    ]
+    for kind, label in (("relational", "relational"), ("nonrelational", "non-relational")):
+        if f"question_only_{kind}_acc" in vqa:
+            rows.append(_row(f"  question-only, {label}", vqa[f"question_only_{kind}_acc"]))
+    return rows
+
+
+def _retrieval_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> list[Row]:
+    ret, rows = results.retrieval, []
+    for way, label in (("t2i", "text->image"), ("i2t", "image->text")):
+        for k in (1, 5, 10):
+            rows.append(_row(f"{label} R@{k}", ret.get(f"{way}_r{k}"), checks.get(f"retrieval.{way}_r{k}")))
+    return rows
+
+
+def _ablation_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> list[Row]:
+    ab = results.ablation
+    assert ab is not None
+    fraction = ab.get("label_fraction")
+    suffix = "" if fraction is None else f", {fraction:.0%} of VQA labels"
+    return [
+        _row(f"pre-trained accuracy{suffix}", ab.get("pretrained_acc")),
+        _row(f"from-scratch accuracy{suffix}", ab.get("scratch_acc")),
+        _row("gain (pre-trained - scratch)", ablation_gain(results), checks.get("ablation.gain")),
+    ]
+
+
+def _render(sections: list[tuple[str, list[Row]]]) -> list[str]:
+    sections = [(title, [("  " + row[0], *row[1:]) for row in rows]) for title, rows in sections]
+    widths = [max(len(row[i]) for _, rows in sections for row in [_COLUMNS, *rows]) for i in range(len(_COLUMNS))]
+
+    def line(row: Row) -> str:
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:-1], widths[1:-1])]
+        return "  ".join([*cells, row[-1]]).rstrip()
+
+    rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+    out = [line(_COLUMNS), rule]
+    for title, rows in sections:
+        out.append(title)
+        out.extend(line(row) for row in rows)
+    return out + [rule]
+
+
+def _stage_lines(results: QuickstartResults) -> list[str]:
+    width = max([len(s.name) for s in results.stages] + [10])
+    lines = ["time per stage"]
+    for stage in results.stages:
+        lines.append(f"  {stage.name.ljust(width)}  {stage.steps:>7d} steps  {_duration(stage.seconds):>14}")
+    lines.append(f"  {'total wall'.ljust(width)}  {'':>13}  {_duration(results.wall_seconds):>14}")
+    return lines
+
+
+def format_table(results: QuickstartResults) -> str:
+    """The report as plain text: measured values, published baselines, targets (met/missed), times."""
+    checks = {c.key: c for c in check_targets(results)}
+    images = results.retrieval.get("num_images")
+    sections = [
+        ("VQA (Sort-of-CLEVR test)", _vqa_rows(results, checks)),
+        (f"retrieval ({'' if images is None else f'{images:.0f} '}test images)", _retrieval_rows(results, checks)),
+        ("captioning", [_row("BLEU-4", results.caption.get("bleu4")), _row("CIDEr", results.caption.get("cider"))]),
+    ]
+    if results.ablation is not None:
+        sections.append(("ablation: pre-training vs from scratch (VQA)", _ablation_rows(results, checks)))
+    met = sum(c.met for c in checks.values())
+    head = ["vlbert quickstart: Sort-of-CLEVR", f"machine: {results.machine}"]
+    settings = ", ".join(f"{k}={v}" for k, v in results.settings.items())
+    head += textwrap.wrap(f"settings: {settings}", 100, subsequent_indent="  ") + [""]
+    foot = [f"targets met: {met}/{len(checks)}",
+            "published: CNN+MLP / CNN+RN from Santoro et al. 2017 (arXiv:1706.01427), Sort-of-CLEVR from pixels", ""]
+    return "\n".join(head + _render(sections) + foot + _stage_lines(results))

@@ -1,0 +1,48 @@
+"""What a quickstart run measured: the input of `vlbert.quickstart.report`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class StageResult:
+    name: str  # "pretrain", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained", "ablation-scratch"
+    seconds: float
+    steps: int
+    metrics: dict[str, float]  # the stage's final evaluation metrics
+    history: list[dict[str, float]]  # the trainer's metrics.json: training rows ("loss", ...) and "eval_*" rows
+
+
+@dataclass
+class VQAExample:
+    image_png: bytes
+    question: str
+    predicted: str
+    answer: str
+    question_type: str  # "relational" | "nonrelational"
+
+    @property
+    def correct(self) -> bool:
+        return self.predicted.strip().lower() == self.answer.strip().lower()
+
+
+@dataclass
+class RetrievalExample:
+    image_png: bytes
+    query: str  # the image's own caption, the one used as its text query
+    top_captions: list[tuple[str, bool]]  # image -> text: the top-3 captions, and whether each is the image's own
+
+
+@dataclass
+class QuickstartResults:
+    vqa: dict[str, float]  # relational_acc, nonrelational_acc, question_only_acc (+ question_only_{,non}relational_acc)
+    retrieval: dict[str, float]  # t2i_r1, t2i_r5, t2i_r10, i2t_r1, i2t_r5, i2t_r10, num_images
+    caption: dict[str, float]  # bleu4, cider
+    ablation: dict[str, float] | None  # pretrained_acc, scratch_acc, label_fraction
+    stages: list[StageResult]
+    vqa_examples: list[VQAExample]
+    retrieval_examples: list[RetrievalExample]
+    wall_seconds: float
+    machine: str  # e.g. "2 CPU cores (AMD EPYC ...), torch 2.14.1"
+    settings: dict[str, object]  # model size, images, steps: shown in the report
