@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from vlbert.commands import evaluate, make_shards, predict, train
+from vlbert.commands import evaluate, make_shards, predict, quickstart, train
 from vlbert.data.schema import DataError
 
 
@@ -30,6 +30,7 @@ COMMANDS: dict[str, Command] = {
     "finetune": Command(train.FINETUNE_HELP, train.add_finetune_arguments, train.run_finetune),
     "evaluate": Command(evaluate.HELP, evaluate.add_arguments, evaluate.run),
     "predict": Command(predict.HELP, predict.add_arguments, predict.run),
+    "quickstart": Command(quickstart.HELP, quickstart.add_arguments, quickstart.run),
 }
 
 

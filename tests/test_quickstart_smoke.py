@@ -1,0 +1,26 @@
+"""The quickstart pipeline end to end with a few steps per stage (the full run is `make quickstart`)."""
+
+import json
+
+import pytest
+
+from vlbert.cli import main
+
+
+@pytest.mark.slow
+def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
+    out = tmp_path / "qs"
+    assert main(["quickstart", "--smoke", "--ablation", "--out", str(out)]) == 0
+    report = json.loads((out / "report.json").read_text())
+    for section, key in [("vqa", "relational_acc"), ("vqa", "nonrelational_acc"), ("vqa", "question_only_acc"),
+                         ("retrieval", "t2i_r1"), ("retrieval", "i2t_r1"), ("caption", "bleu4"),
+                         ("caption", "cider"), ("ablation", "pretrained_acc"), ("ablation", "scratch_acc")]:
+        value = report[section][key]
+        assert 0.0 <= value <= (10.0 if key == "cider" else 1.0), (section, key, value)
+    assert [s["name"] for s in report["stages"]] == [
+        "pretrain", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained", "ablation-scratch"]
+    assert report["retrieval"]["num_images"] == 24  # every held-out image of the smoke plan
+    for name in ("loss_curves.png", "vqa_examples.png", "retrieval_examples.png"):
+        assert (out / name).stat().st_size > 10_000, name
+    table = capsys.readouterr().out
+    assert "relational accuracy" in table and "text->image R@1" in table

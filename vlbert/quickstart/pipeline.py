@@ -1,0 +1,148 @@
+"""`run_quickstart`: the whole product on built-in data, in minutes on a CPU.
+
+Stages: generate Sort-of-CLEVR with captions and oracle regions -> pre-train (MLM, masked region
+modelling, ITM, ITC) -> fine-tune VQA from the pre-trained model, and a question-only baseline ->
+fine-tune retrieval (ITC top-k, ITM re-rank, over the held-out images) -> fine-tune captioning ->
+optionally the label-efficiency ablation (10 % of the VQA labels, pre-trained vs from scratch).
+Every stage is an ordinary `run_training` run in its own directory under `out_dir`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vlbert.data.shards import MANIFEST
+from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
+from vlbert.quickstart.examples import retrieval_examples, vqa_examples
+from vlbert.quickstart.plan import QuickstartPlan
+from vlbert.quickstart.progress import StageClock
+from vlbert.quickstart.report import format_table, write_figures, write_report
+from vlbert.quickstart.results import QuickstartResults, StageResult
+from vlbert.run.training import RunResult, evaluate_parts, run_training
+from vlbert.runconfig import RunConfig, load_run_config
+
+
+class Quickstart:
+    def __init__(self, out_dir: str | Path, plan: QuickstartPlan, ablation: bool, progress: bool) -> None:
+        self.out, self.plan, self.ablation, self.progress = Path(out_dir), plan, ablation, progress
+        self.data = self.out / "data"
+        self.clock = StageClock(plan.estimated_seconds(ablation), enabled=progress)
+        self.stages: list[StageResult] = []
+
+    def config(self, task: str, name: str, steps: int, *extra: str) -> RunConfig:
+        p = self.plan
+        overrides = [
+            f"task={task}", f"out_dir={self.out / name}", "model.name=tiny", f"data.root={self.data}",
+            f"data.vocab_size={p.vocab_size}", f"data.batch_size={p.batch_size}", "data.eval_batch_size=128",
+            "data.num_answers=12", "data.max_length=24", f"train.max_steps={steps}", f"train.seed={p.seed}",
+            f"train.optim.lr={p.lr}", f"train.optim.warmup_steps={min(p.warmup_steps, steps)}",
+            f"train.progress={str(self.progress).lower()}", "train.log_every=10",
+        ]
+        overrides += [f"model.overrides.{k}={v}" for k, v in p.model.items()]
+        return load_run_config(None, [*overrides, *extra])
+
+    def stage(self, name: str, cfg: RunConfig, test: RunConfig | None = None) -> tuple[RunResult, dict[str, float]]:
+        """Train one stage, then evaluate on the held-out test split."""
+        self.clock.start(name, f"{cfg.task}, {cfg.train.max_steps} steps")
+        began = time.perf_counter()
+        result = run_training(cfg, resume=False)
+        metrics = evaluate_parts(test or cfg, result.parts, "test")
+        seconds = time.perf_counter() - began
+        self.stages.append(StageResult(name, seconds, result.steps, metrics, result.history))
+        self.clock.done(name, seconds)
+        return result, metrics
+
+    def make_data(self) -> None:
+        p = self.plan
+        self.clock.start("data", f"{p.train_images} + {p.val_images} + {p.test_images} images")
+        began = time.perf_counter()
+        splits = {"train": p.train_images, "val": p.val_images, "test": p.test_images}
+        if not self._data_matches(splits):
+            workers = max(1, min(4, os.cpu_count() or 1))
+            make_sort_of_clevr_shards(self.data, splits, seed=p.seed, workers=workers, regions=True, overwrite=True)
+        self.clock.done("data", time.perf_counter() - began)
+
+    def _data_matches(self, splits: dict[str, int]) -> bool:
+        import json
+
+        manifest = self.data / MANIFEST
+        if not manifest.is_file():
+            return False
+        saved = json.loads(manifest.read_text())
+        return saved.get("splits") == splits and saved.get("meta", {}).get("seed") == self.plan.seed \
+            and saved.get("meta", {}).get("regions") is True
+
+    def run(self) -> QuickstartResults:
+        began = time.perf_counter()
+        p = self.plan
+        self.make_data()
+        pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps,
+                                                   f"data.max_length={p.pretrain_max_length}"))
+        init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
+        vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps, init))
+        _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
+                                                          "data.blank_images=true"))
+        retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, "data.max_length=96",
+                                    "eval.caption_mode=first", f"eval.k={p.retrieval_k}")
+        ret, ret_metrics = self.stage("retrieval", retrieval_cfg)
+        caption_cfg = self.config("captioning", "caption", p.caption_steps, init, "data.max_length=96",
+                                  "eval.caption_mode=first", f"eval.limit={p.caption_eval_images}",
+                                  "eval.max_caption_length=90")
+        _, cap_metrics = self.stage("caption", caption_cfg)
+        ablation = self.run_ablation(init, vocab) if self.ablation else None
+        results = QuickstartResults(
+            vqa=_vqa_summary(vqa_metrics, qonly),
+            retrieval={k: ret_metrics[k] for k in ("t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "num_images")},
+            caption={"bleu4": cap_metrics["bleu4"], "cider": cap_metrics["cider"]},
+            ablation=ablation, stages=self.stages,
+            vqa_examples=vqa_examples(vqa.parts, replace(self.config("vqa", "vqa", 1)), self.data),
+            retrieval_examples=retrieval_examples(ret.parts, retrieval_cfg, self.data),
+            wall_seconds=time.perf_counter() - began, machine=machine_summary(), settings=_settings(p),
+        )  # fmt: skip
+        return results
+
+    def run_ablation(self, init: str, vocab: str) -> dict[str, float]:
+        p = self.plan
+        fraction = f"data.label_fraction={p.ablation_fraction}"
+        _, pre = self.stage("ablation-pretrained", self.config("vqa", "ablation-pretrained", p.ablation_steps, init, fraction))
+        _, scratch = self.stage("ablation-scratch", self.config("vqa", "ablation-scratch", p.ablation_steps, vocab, fraction))
+        return {"pretrained_acc": pre["vqa_acc"], "scratch_acc": scratch["vqa_acc"], "label_fraction": p.ablation_fraction}
+
+
+def _vqa_summary(vqa: dict[str, float], qonly: dict[str, float]) -> dict[str, float]:
+    return {
+        "relational_acc": vqa.get("vqa_acc_relational", float("nan")),
+        "nonrelational_acc": vqa.get("vqa_acc_nonrelational", float("nan")),
+        "overall_acc": vqa["vqa_acc"],
+        "question_only_acc": qonly["vqa_acc"],
+        "question_only_relational_acc": qonly.get("vqa_acc_relational", float("nan")),
+        "question_only_nonrelational_acc": qonly.get("vqa_acc_nonrelational", float("nan")),
+    }
+
+
+def _settings(plan: QuickstartPlan) -> dict[str, Any]:
+    settings = asdict(plan)
+    settings["regions"] = "oracle detector: ground-truth boxes, 11x11 RGB crops, 12-class distributions"
+    return settings
+
+
+def machine_summary() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{torch.get_num_threads()} threads on {os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}"
+
+
+def run_quickstart(out_dir: str | Path = "runs/quickstart", ablation: bool = False,
+                   plan: QuickstartPlan | None = None, progress: bool = True) -> QuickstartResults:
+    """Run every stage, print the table, and write report.json and the figures into `out_dir`."""
+    results = Quickstart(out_dir, plan or QuickstartPlan(), ablation, progress).run()
+    write_report(results, out_dir)
+    write_figures(results, out_dir)
+    print(format_table(results))
+    return results

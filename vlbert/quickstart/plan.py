@@ -1,0 +1,63 @@
+"""The quickstart's plan: data sizes, model size and steps per stage, sized for a 2-core CPU."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# A small ViLBERT over the built-in data's oracle regions (11 x 11 RGB crops, 12 classes).
+# No dropout: the data is generated without limit, and dropout costs a fifth of a CPU step.
+SMALL_MODEL: dict[str, Any] = dict(
+    hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
+    v_feature_size=363, v_hidden_size=128, v_num_hidden_layers=2, v_num_attention_heads=4,
+    v_intermediate_size=256, v_target_size=12, bi_hidden_size=128, bi_num_attention_heads=4,
+    t_biattention_id=[2, 3], v_biattention_id=[1, 2], itc_dim=64, max_position_embeddings=128,
+    hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    v_hidden_dropout_prob=0.0, v_attention_probs_dropout_prob=0.0,
+)  # fmt: skip
+
+
+@dataclass
+class QuickstartPlan:
+    train_images: int = 10000
+    val_images: int = 200
+    test_images: int = 1000  # VQA and retrieval are measured on these held-out images
+    vocab_size: int = 200  # WordPiece vocabulary built from the training text
+    batch_size: int = 64
+    lr: float = 5e-4
+    warmup_steps: int = 100
+    pretrain_steps: int = 400
+    pretrain_max_length: int = 48  # pre-training sees captions cut to this many tokens
+    vqa_steps: int = 1000
+    question_only_steps: int = 200
+    retrieval_steps: int = 200
+    caption_steps: int = 200
+    caption_eval_images: int = 100
+    ablation_steps: int = 400
+    ablation_fraction: float = 0.1
+    retrieval_k: int = 16
+    seed: int = 0
+    model: dict[str, Any] = field(default_factory=lambda: dict(SMALL_MODEL))
+
+    @classmethod
+    def smoke(cls) -> "QuickstartPlan":
+        """A few steps of everything, for tests."""
+        return cls(
+            train_images=64, val_images=16, test_images=24, batch_size=16, warmup_steps=1,
+            pretrain_steps=2, vqa_steps=2, question_only_steps=2, retrieval_steps=2, caption_steps=2,
+            caption_eval_images=4, ablation_steps=2, ablation_fraction=0.5,
+        )  # fmt: skip
+
+    def estimated_seconds(self, ablation: bool) -> dict[str, float]:
+        """Rough stage times on a 2-core CPU (measured once; the display rescales them as it goes)."""
+        times = {
+            "data": 2e-3 * (self.train_images + self.val_images + self.test_images),
+            "pretrain": 0.45 * self.pretrain_steps + 10,
+            "vqa": 0.15 * self.vqa_steps + 10,
+            "question-only": 0.12 * self.question_only_steps + 10,
+            "retrieval": 1.0 * self.retrieval_steps + 0.08 * self.test_images,
+            "caption": 0.5 * self.caption_steps + 0.3 * self.caption_eval_images,
+        }
+        if ablation:
+            times["ablation-pretrained"] = times["ablation-scratch"] = 0.15 * self.ablation_steps + 10
+        return times
