@@ -22,7 +22,7 @@ test-fast: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest tests -q -m "not slow"
 
 quickstart: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/vlbert quickstart
+	HF_HUB_OFFLINE=1 $(BIN)/vlbert quickstart --out runs/quickstart
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -19,9 +19,11 @@ class StageClock:
         self.finished: dict[str, float] = {}
 
     def time_left(self) -> float:
-        """Planned time of the unfinished stages, scaled by actual / planned of the finished ones."""
-        done_plan = sum(self.planned[name] for name in self.finished)
-        scale = sum(self.finished.values()) / done_plan if done_plan else 1.0
+        """Planned time of the unfinished stages, scaled by actual / planned of the finished
+        training stages (data generation runs at its own, unrelated speed)."""
+        trained = [name for name in self.finished if name != "data"]
+        done_plan = sum(self.planned[name] for name in trained)
+        scale = sum(self.finished[name] for name in trained) / done_plan if done_plan else 1.0
         return scale * sum(t for name, t in self.planned.items() if name not in self.finished)
 
     def start(self, name: str, what: str) -> None:
