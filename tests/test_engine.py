@@ -126,3 +126,21 @@ def test_nonfinite_loss_skips_or_stops(tmp_path):
     trainer = Trainer(model, step, TrainConfig(max_steps=2, progress=False), tmp_path, device="cpu")
     state = trainer.fit(mixed)
     assert state.skipped_steps == 1 and state.step == 2
+
+
+def test_gradient_checkpointing_gives_the_same_gradients():
+    batch = pretrain_batch()
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = vlbert.create_model("tiny", task="vqa", hidden_dropout_prob=0.0, v_hidden_dropout_prob=0.0,
+                                    attention_probs_dropout_prob=0.0, v_attention_probs_dropout_prob=0.0).train()
+        if checkpointing:
+            model.enable_checkpointing()
+            assert all(layer.gradient_checkpointing for layer in model.vlbert.encoder.c_layer)
+        out = model(**batch.model_inputs())
+        out.logits.square().sum().backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5)

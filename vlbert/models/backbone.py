@@ -52,6 +52,14 @@ class VLBertPreTrainedModel(PreTrainedModel):
                 module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand((1, -1)))
                 module.token_type_ids.zero_()
 
+    def enable_checkpointing(self) -> None:
+        """Recompute every text, visual and co-attention layer in the backward pass (less memory)."""
+        kwargs = {"use_reentrant": False}
+        if hasattr(self, "activation_checkpointing_enable"):  # transformers >= 5.x
+            self.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            self.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
     def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
         """Write `config.json` and `model.safetensors` (tied weights stored once)."""
         directory = Path(save_directory)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.models.bert.modeling_bert import BertIntermediate, BertOutput
 
 from vlbert.config import VLBertConfig
@@ -68,8 +69,9 @@ class CrossOutput(nn.Module):
         return self.LayerNorm(self.dropout(self.dense(context)) + residual)
 
 
-class CoAttentionLayer(nn.Module):
-    """One co-attention block: cross attention both ways, then each stream's feed-forward."""
+class CoAttentionLayer(GradientCheckpointingLayer):
+    """One co-attention block: cross attention both ways, then each stream's feed-forward.
+    `gradient_checkpointing_enable()` on the model recomputes it in the backward pass."""
 
     def __init__(self, config: VLBertConfig) -> None:
         super().__init__()
