@@ -6,7 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-from vlbert.runconfig import load_run_config
 
 HELP = "evaluate a saved model (VQA accuracy, Recall@K, BLEU-4/CIDEr, MLM/ITM accuracy)"
 TASKS = {"pretraining": "pretraining", "vqa": "vqa", "retrieval": "retrieval", "caption": "captioning"}
@@ -24,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vlbert.run.evaluation_run import evaluate_model_dir
+    from vlbert.runconfig import load_run_config
 
     cfg = load_run_config(args.config, args.overrides, task=TASKS[args.task])
     metrics = evaluate_model_dir(cfg, args.model, args.data, args.split)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from vlbert.runconfig import load_run_config
 
 PRETRAIN_HELP = "pre-train (MLM, masked regions, ITM, ITC) on shards"
 FINETUNE_HELP = "fine-tune for VQA, retrieval or captioning"
@@ -30,6 +29,7 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, task: str) -> int:
     from vlbert.run.training import run_training
+    from vlbert.runconfig import load_run_config
 
     cfg = load_run_config(args.config, args.overrides, task=task)
     result = run_training(cfg, resume=not args.no_resume)

@@ -1,102 +1,90 @@
-"""Data: the shard format, the Sort-of-CLEVR generator and converters of public datasets."""
+"""Data: the shard format, the Sort-of-CLEVR generator and converters of public datasets.
 
-from vlbert.data.batch import Batch, Example
-from vlbert.data.collate import CollateConfig, Collator
-from vlbert.data.images import ImageConfig, build_image_transform, decode_image
-from vlbert.data.loading import (
-    DataConfig,
-    EpochLoader,
-    ShardDataset,
-    StreamPosition,
-    batch_factory,
-    make_dataset,
-    make_loader,
-)
-from vlbert.data.masking import mask_regions, mask_tokens
-from vlbert.data.negatives import hard_negative_indices, pair_texts, random_negative_indices
-from vlbert.data.records import Record, read_records, resolve_shards
-from vlbert.data.stats import DataStats, ShardReadError
-from vlbert.data.tokenize import TextSpec, build_wordpiece_tokenizer, load_tokenizer
-from vlbert.data.vqa import AnswerVocab, answer_accuracy, normalize_answer, soft_scores, vqa_accuracy
-from vlbert.data.convert_vqav2 import convert_vqav2, read_vqav2_entries
-from vlbert.data.converters import (
-    ImageEntry,
-    WriteOptions,
-    convert_folder,
-    convert_karpathy,
-    read_folder_entries,
-    read_karpathy_entries,
-    write_entries,
-)
-from vlbert.data.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
-from vlbert.data.shards import ShardInfo, ShardSetWriter, WriteSummary, write_manifest, write_shard
-from vlbert.data.sort_of_clevr import Scene, SceneObject, SceneQuestion, answer_question, render_scene, sample_scene
-from vlbert.data.sort_of_clevr_captions import describe_scene, make_captions, parse_description, scene_signature
-from vlbert.data.sort_of_clevr_shards import generate_samples, make_sample, make_sort_of_clevr_shards
+Names are imported on first use, so writing shards does not import transformers or timm.
+"""
 
-__all__ = [
-    "AnswerVocab",
-    "Batch",
-    "CollateConfig",
-    "Collator",
-    "DataConfig",
-    "DataError",
-    "DataStats",
-    "EpochLoader",
-    "Example",
-    "ImageConfig",
-    "ImageEntry",
-    "Record",
-    "RegionFeatures",
-    "SampleQuestion",
-    "SampleRecord",
-    "Scene",
-    "SceneObject",
-    "SceneQuestion",
-    "ShardDataset",
-    "ShardInfo",
-    "ShardReadError",
-    "ShardSample",
-    "ShardSetWriter",
-    "StreamPosition",
-    "TextSpec",
-    "WriteOptions",
-    "WriteSummary",
-    "answer_accuracy",
-    "answer_question",
-    "batch_factory",
-    "build_image_transform",
-    "build_wordpiece_tokenizer",
-    "convert_folder",
-    "convert_karpathy",
-    "convert_vqav2",
-    "decode_image",
-    "describe_scene",
-    "generate_samples",
-    "hard_negative_indices",
-    "load_tokenizer",
-    "make_captions",
-    "make_dataset",
-    "make_loader",
-    "make_sample",
-    "make_sort_of_clevr_shards",
-    "mask_regions",
-    "mask_tokens",
-    "normalize_answer",
-    "pair_texts",
-    "parse_description",
-    "random_negative_indices",
-    "read_folder_entries",
-    "read_karpathy_entries",
-    "read_records",
-    "read_vqav2_entries",
-    "render_scene",
-    "resolve_shards",
-    "sample_scene",
-    "scene_signature",
-    "soft_scores",
-    "vqa_accuracy",
-    "write_entries",
-    "write_manifest",
-    "write_shard",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "AnswerVocab": "vlbert.data.vqa",
+    "Batch": "vlbert.data.batch",
+    "CollateConfig": "vlbert.data.collate",
+    "Collator": "vlbert.data.collate",
+    "DataConfig": "vlbert.data.loading",
+    "DataError": "vlbert.data.schema",
+    "DataStats": "vlbert.data.stats",
+    "EpochLoader": "vlbert.data.loading",
+    "Example": "vlbert.data.batch",
+    "ImageConfig": "vlbert.data.images",
+    "ImageEntry": "vlbert.data.converters",
+    "Record": "vlbert.data.records",
+    "RegionFeatures": "vlbert.data.schema",
+    "SampleQuestion": "vlbert.data.schema",
+    "SampleRecord": "vlbert.data.schema",
+    "Scene": "vlbert.data.sort_of_clevr",
+    "SceneObject": "vlbert.data.sort_of_clevr",
+    "SceneQuestion": "vlbert.data.sort_of_clevr",
+    "ShardDataset": "vlbert.data.loading",
+    "ShardInfo": "vlbert.data.shards",
+    "ShardReadError": "vlbert.data.stats",
+    "ShardSample": "vlbert.data.schema",
+    "ShardSetWriter": "vlbert.data.shards",
+    "StreamPosition": "vlbert.data.loading",
+    "TextSpec": "vlbert.data.tokenize",
+    "WriteOptions": "vlbert.data.converters",
+    "WriteSummary": "vlbert.data.shards",
+    "answer_accuracy": "vlbert.data.vqa",
+    "answer_question": "vlbert.data.sort_of_clevr",
+    "batch_factory": "vlbert.data.loading",
+    "build_image_transform": "vlbert.data.images",
+    "build_wordpiece_tokenizer": "vlbert.data.tokenize",
+    "convert_folder": "vlbert.data.converters",
+    "convert_karpathy": "vlbert.data.converters",
+    "convert_vqav2": "vlbert.data.convert_vqav2",
+    "decode_image": "vlbert.data.images",
+    "describe_scene": "vlbert.data.sort_of_clevr_captions",
+    "generate_samples": "vlbert.data.sort_of_clevr_shards",
+    "hard_negative_indices": "vlbert.data.negatives",
+    "load_tokenizer": "vlbert.data.tokenize",
+    "make_captions": "vlbert.data.sort_of_clevr_captions",
+    "make_dataset": "vlbert.data.loading",
+    "make_loader": "vlbert.data.loading",
+    "make_sample": "vlbert.data.sort_of_clevr_shards",
+    "make_sort_of_clevr_shards": "vlbert.data.sort_of_clevr_shards",
+    "mask_regions": "vlbert.data.masking",
+    "mask_tokens": "vlbert.data.masking",
+    "normalize_answer": "vlbert.data.vqa",
+    "pair_texts": "vlbert.data.negatives",
+    "parse_description": "vlbert.data.sort_of_clevr_captions",
+    "random_negative_indices": "vlbert.data.negatives",
+    "read_folder_entries": "vlbert.data.converters",
+    "read_karpathy_entries": "vlbert.data.converters",
+    "read_records": "vlbert.data.records",
+    "read_vqav2_entries": "vlbert.data.convert_vqav2",
+    "render_scene": "vlbert.data.sort_of_clevr",
+    "resolve_shards": "vlbert.data.records",
+    "sample_scene": "vlbert.data.sort_of_clevr",
+    "scene_signature": "vlbert.data.sort_of_clevr_captions",
+    "soft_scores": "vlbert.data.vqa",
+    "vqa_accuracy": "vlbert.data.vqa",
+    "write_entries": "vlbert.data.converters",
+    "write_manifest": "vlbert.data.shards",
+    "write_shard": "vlbert.data.shards",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'vlbert.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
