@@ -6,8 +6,7 @@ pay for importing transformers and the models.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vlbert._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -25,14 +24,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'vlbert' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports("vlbert", _LAZY, globals())

@@ -5,8 +5,7 @@ Names are imported on first use, so writing shards does not import transformers 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vlbert._lazy import lazy_exports
 
 _LAZY = {
     "AnswerVocab": "vlbert.data.vqa",
@@ -77,14 +76,4 @@ _LAZY = {
 
 __all__ = sorted(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'vlbert.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports("vlbert.data", _LAZY, globals())
