@@ -7,7 +7,7 @@ import torch
 
 import vlbert
 from vlbert.data.batch import Batch
-from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig, negative_partners
+from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig, negative_pairs
 from vlbert.engine.optim import OptimConfig, lr_factor, param_groups
 from vlbert.engine.trainer import NonFiniteLoss, TrainConfig, Trainer
 from tests.conftest import make_inputs
@@ -62,14 +62,23 @@ def test_param_groups_split_backbone_heads_and_decay():
         assert all(p.ndim >= 2 for p in g["params"]) == (g["weight_decay"] == 0.05)
 
 
-def test_hard_negatives_avoid_the_positive_and_follow_similarity():
-    sims = torch.tensor([[5.0, 4.0, -9.0], [0.0, 5.0, 3.0], [-9.0, 4.0, 5.0]])
+def test_negatives_skip_false_negatives_and_follow_similarity():
+    batch = pretrain_batch(batch=4)
+    batch.image_ids = ["a", "b", "c", "a"]  # rows 0 and 3 show the same image
+    batch.texts = ["x", "y", "y", "z"]  # rows 1 and 2 have an identical caption
+    text_embed = torch.eye(4)
+    image_embed = torch.eye(4)
+    image_embed[0, 1] = image_embed[2, 0] = 3.0  # image 0 is close to caption 1, image 2 to caption 0
     g = torch.Generator().manual_seed(0)
-    picks = torch.stack([negative_partners(sims, "hard", g) for _ in range(200)])
-    assert (picks != torch.arange(3)).all()
-    assert (picks[:, 0] == 1).float().mean() > 0.95  # row 0's most similar other column
-    rand = torch.stack([negative_partners(sims, "random", g) for _ in range(200)])
-    assert (rand != torch.arange(3)).all() and len(rand[:, 0].unique()) == 2
+    for mode in ("hard", "random"):
+        for _ in range(50):
+            t, i = negative_pairs(batch, text_embed, image_embed, mode, g)
+            for text_row, image_row in zip(t.tolist(), i.tolist()):
+                assert batch.image_ids[text_row] != batch.image_ids[image_row]
+                assert batch.texts[text_row] != batch.texts[image_row] or text_row == image_row
+                assert text_row != image_row
+    picks = [negative_pairs(batch, text_embed, image_embed, "hard", g)[0][0].item() for _ in range(200)]
+    assert sum(p == 1 for p in picks) / len(picks) > 0.5  # image 0's most similar valid caption
 
 
 @pytest.mark.parametrize("task, make", [("pretraining", pretrain_batch), ("vqa", vqa_batch)])

@@ -3,7 +3,8 @@
 ITM negatives are made by re-pairing the batch's cached unimodal states (no second encoding):
 "random" pairs each image with another image's caption and each caption with another caption's
 image; "hard" samples them in proportion to the ITC similarity (ALBEF), so the negatives are the
-pairs the contrastive head confuses.
+pairs the contrastive head confuses. Pairs of the same image, or with an identical caption, are
+never used as negatives.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
+from vlbert.data.negatives import hard_negative_indices, random_negative_indices
 from vlbert.losses import (
     LossOutput,
     PreTrainingTargets,
@@ -32,35 +34,48 @@ class ObjectiveConfig:
     negatives: str = "hard"  # "hard" | "random"
 
 
-def negative_partners(sims: Tensor, mode: str, generator: torch.Generator | None = None) -> Tensor:
-    """For each row i of a [B, B] similarity matrix, a column j != i (B >= 2)."""
-    size = sims.shape[0]
-    if size < 2:
-        raise ValueError("ITM negatives need a batch of at least 2 pairs")
-    if mode == "random":
-        offset = torch.randint(1, size, (size,), generator=generator, device=sims.device)
-        return (torch.arange(size, device=sims.device) + offset) % size
-    if mode != "hard":
+def _generator(generator: torch.Generator | None) -> torch.Generator:
+    """The given generator, or one seeded from the global RNG (so checkpoints restore it)."""
+    if generator is not None:
+        return generator
+    return torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,)).item()))
+
+
+def negative_pairs(batch: Any, text_embed: Tensor, image_embed: Tensor, mode: str,
+                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Re-paired (text row, image row) negatives: a caption for each image and an image for each
+    caption. Never the same image id nor an identical caption (those would be false negatives);
+    rows with no valid partner get none. Returns two [P] index vectors."""
+    size = len(batch)
+    ids = list(batch.image_ids) or [str(i) for i in range(size)]
+    texts = list(batch.texts) or None
+    gen = _generator(generator)
+    if mode == "hard":  # sampled in proportion to softmax(ITC similarity), as ALBEF
+        per_image = hard_negative_indices(text_embed, image_embed, ids, texts, sample=True, generator=gen)
+        per_text = hard_negative_indices(image_embed, text_embed, ids, texts, sample=True, generator=gen)
+    elif mode == "random":
+        own = torch.arange(size)
+        per_image = random_negative_indices(ids, texts or ids, 1.0, gen)
+        per_text = random_negative_indices(ids, texts or ids, 1.0, gen)
+        per_image, per_text = per_image.masked_fill(per_image == own, -1), per_text.masked_fill(per_text == own, -1)
+    else:
         raise ValueError(f"negatives must be 'hard' or 'random', got {mode!r}")
-    weights = sims.detach().float().softmax(dim=1).clone()
-    weights.fill_diagonal_(0.0)
-    weights = weights + (1 - torch.eye(size, device=sims.device)) * 1e-6  # never all zero
-    return torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    rows = torch.arange(size, device=per_image.device)
+    text_idx = torch.cat([per_image, rows])
+    image_idx = torch.cat([rows, per_text.to(rows.device)])
+    keep = (text_idx >= 0) & (image_idx >= 0)
+    return text_idx[keep].to(text_embed.device), image_idx[keep].to(text_embed.device)
 
 
-def itm_with_negatives(model: Any, text: TextStates, image: ImageStates, pos_logits: Tensor,
-                       sims: Tensor, mode: str, generator: torch.Generator | None = None) -> Tensor:
-    """ITM loss over B positives and 2B re-paired negatives (a caption for each image, an image
-    for each caption). sims [B, B] = text x image ITC similarities."""
-    size = sims.shape[0]
-    caption_for_image = negative_partners(sims.t(), mode, generator)  # [B] text index per image
-    image_for_caption = negative_partners(sims, mode, generator)  # [B] image index per text
-    rows = torch.arange(size, device=sims.device)
-    neg_text = torch.cat([caption_for_image, rows])
-    neg_image = torch.cat([rows, image_for_caption])
-    neg_logits = model.match_logits(text.select(neg_text), image.select(neg_image))  # [2B, 2]
-    logits = torch.cat([pos_logits, neg_logits])
-    labels = torch.cat([torch.ones(size), torch.zeros(2 * size)]).long().to(logits.device)
+def itm_with_negatives(model: Any, batch: Any, text: TextStates, image: ImageStates, out: Any, mode: str,
+                       generator: torch.Generator | None = None) -> Tensor:
+    """ITM loss over the B positives (`out.itm_logits`) and up to 2B re-paired negatives."""
+    text_idx, image_idx = negative_pairs(batch, out.text_embed.detach(), out.image_embed.detach(), mode, generator)
+    logits = out.itm_logits
+    if len(text_idx):
+        logits = torch.cat([logits, model.match_logits(text.select(text_idx), image.select(image_idx))])
+    labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
+    labels[: out.itm_logits.shape[0]] = 1
     return itm_loss(logits, labels)
 
 
@@ -74,8 +89,7 @@ def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: 
     weights = {k: v for k, v in cfg.weights.items() if k != "itm"}
     result = pretraining_loss(out, targets, weights, model.config.resolved_region_objective)
     if cfg.weights.get("itm"):
-        sims = out.text_embed @ out.image_embed.t()
-        result.parts["itm"] = itm_with_negatives(model, text, image, out.itm_logits, sims, cfg.negatives, generator)
+        result.parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator)
         result.total = result.total + cfg.weights["itm"] * result.parts["itm"]
     return result
 
@@ -85,8 +99,7 @@ def retrieval_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator:
     text, image = model.vlbert.encode_pair(**batch.model_inputs())
     out = model.forward_states(text, image)
     parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale)}
-    sims = out.text_embed @ out.image_embed.t()
-    parts["itm"] = itm_with_negatives(model, text, image, out.itm_logits, sims, cfg.negatives, generator)
+    parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator)
     total = sum(cfg.weights.get(k, 1.0) * v for k, v in parts.items())
     return LossOutput(total=total, parts=parts)  # type: ignore[arg-type]
 

@@ -19,7 +19,7 @@ from transformers import PreTrainedTokenizerBase
 
 from vlbert.data.batch import Batch
 from vlbert.data.vqa import AnswerVocab, answer_accuracy
-from vlbert.engine.objectives import negative_partners
+from vlbert.engine.objectives import negative_pairs
 from vlbert.eval.decoding import generate
 from vlbert.eval.metrics import accuracy, caption_scores, recall_at_k
 from vlbert.eval.retrieval import all_pairs_scores, encode_images, encode_texts, two_stage_scores
@@ -124,12 +124,10 @@ def evaluate_pretraining(model: nn.Module, batches: Iterable[Batch], limit: int 
         out = model.forward_states(text, image)
         if batch.mlm_labels is not None:
             mlm.append(accuracy(out.mlm_logits, batch.mlm_labels))
-        if len(batch) > 1:
-            sims = torch.zeros(len(batch), len(batch))
-            partner = negative_partners(sims, "random", generator).to(out.itm_logits.device)
-            rows = torch.arange(len(batch), device=partner.device)
-            neg = model.match_logits(text.select(partner), image.select(rows))
-            labels = torch.cat([torch.ones(len(batch)), torch.zeros(len(batch))]).long().to(neg.device)
+        text_idx, image_idx = negative_pairs(batch, out.text_embed, out.image_embed, "random", generator)
+        if len(text_idx):
+            neg = model.match_logits(text.select(text_idx), image.select(image_idx))
+            labels = torch.cat([torch.ones(len(batch)), torch.zeros(len(text_idx))]).long().to(neg.device)
             itm.append(accuracy(torch.cat([out.itm_logits, neg]), labels))
         seen += len(batch)
         if limit is not None and seen >= limit:
