@@ -6,8 +6,7 @@ import torch
 import vlbert
 from vlbert.eval.decoding import generate
 from vlbert.eval.metrics import accuracy, caption_scores, recall_at_k
-from vlbert.eval.retrieval import all_pairs_scores, encode_images, encode_texts, itm_scores, two_stage_scores
-from vlbert.models.heads import fuse_pooled
+from vlbert.eval.retrieval import all_pairs_scores, encode_images, encode_texts, two_stage_scores
 from tests.conftest import make_inputs
 
 

@@ -130,6 +130,6 @@ def test_sort_of_clevr_shards_are_reproducible_serial_parallel_and_resumed(tmp_p
         reference = (tmp_path / "serial" / name).read_bytes()
         for directory in ("again", "parallel", "resumed"):
             assert (tmp_path / directory / name).read_bytes() == reference, (directory, name)
-    other_seed = make_sort_of_clevr_shards(tmp_path / "seed10", splits, seed=10, shard_size=10)
+    make_sort_of_clevr_shards(tmp_path / "seed10", splits, seed=10, shard_size=10)
     first_shard = serial.shards[0].name
     assert (tmp_path / "seed10" / first_shard).read_bytes() != (tmp_path / "serial" / first_shard).read_bytes()
