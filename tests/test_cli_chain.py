@@ -29,6 +29,9 @@ def test_pretrain_finetune_evaluate_predict(workspace, capsys):
     for name in ("config.json", "model.safetensors", "tokenizer_config.json"):
         assert (pre / "model" / name).is_file(), name
     assert (pre / "config.yaml").is_file() and (pre / "checkpoints" / "latest").is_file()
+    assert list((pre / "tb").glob("events.out.tfevents.*")), "TensorBoard events"
+    logged = json.loads((pre / "metrics.json").read_text())
+    assert {"loss", "loss_mlm", "loss_mrm", "loss_itm", "loss_itc", "grad_norm", "lr"} <= set(logged[0])
     metrics = json.loads((pre / "final_metrics.json").read_text())
     assert set(metrics) == {"mlm_acc", "itm_acc"}
 
