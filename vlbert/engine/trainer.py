@@ -131,10 +131,9 @@ class Trainer:
 
     def _optimizer_step(self, losses: list[LossOutput]) -> dict[str, float]:
         total = sum(float(l.total.detach()) for l in losses) / len(losses)
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(
-            [p for p in self.model.parameters() if p.grad is not None], self.cfg.clip_norm or float("inf")
-        ) if grads else torch.tensor(0.0)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        limit = self.cfg.clip_norm or float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(params, limit) if params else torch.tensor(0.0)
         if not (math.isfinite(total) and torch.isfinite(norm)):
             self.optimizer.zero_grad(set_to_none=True)
             self.state.skipped_steps += 1

@@ -46,16 +46,11 @@ def vqa_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 8) ->
 @torch.inference_mode()
 def retrieval_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 4, pool: int = 100) -> list[RetrievalExample]:
     """Image -> text over the first `pool` test images: each image's top-3 captions by ITM."""
-    from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
-    from vlbert.run.evaluation import gather_gallery
+    from vlbert.run.evaluation import gallery_scores, gather_gallery
 
-    model = parts.model.eval()
-    device = next(model.parameters()).device
     cfg = replace(cfg, eval=replace(cfg.eval, caption_mode="first"))
     gallery = gather_gallery(eval_batches(cfg, parts, "test"), pool)
-    texts = encode_texts(model, ((i.to(device), m.to(device)) for i, m in gallery.texts))
-    images = encode_images(model, ({k: v.to(device) for k, v in inputs.items()} for inputs in gallery.images))
-    scores = two_stage_scores(model, texts, images, k=cfg.eval.k).cpu()  # [T, I]
+    scores = gallery_scores(parts.model.eval(), gallery, "two-stage", cfg.eval.k)  # [T, I]
     captions = [refs[0] for refs in gallery.references]  # caption t belongs to image owner[t]
     keys = gallery.image_ids[:count]
     pngs = _images(root, set(keys))

@@ -82,19 +82,22 @@ def _to(inputs: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
 
 
 @torch.inference_mode()
-def evaluate_retrieval(model: nn.Module, batches: Iterable[Batch], mode: str = "two-stage", k: int = 16,
-                       limit: int | None = None) -> dict[str, float]:
-    gallery = gather_gallery(batches, limit)
+def gallery_scores(model: nn.Module, gallery: Gallery, mode: str = "two-stage", k: int = 16) -> Tensor:
+    """Match scores [T, I] of every caption against every image of the gallery."""
     device = _device(model)
     texts = encode_texts(model, ((ids.to(device), mask.to(device)) for ids, mask in gallery.texts))
     images = encode_images(model, (_to(inputs, device) for inputs in gallery.images))
     if mode == "all-pairs":
-        scores = all_pairs_scores(model, texts, images)
-    elif mode == "two-stage":
-        scores = two_stage_scores(model, texts, images, k=k)
-    else:
-        raise ValueError(f"retrieval mode must be 'two-stage' or 'all-pairs', got {mode!r}")
-    metrics = recall_at_k(scores.cpu(), gallery.owner).as_dict()
+        return all_pairs_scores(model, texts, images).cpu()
+    if mode == "two-stage":
+        return two_stage_scores(model, texts, images, k=k).cpu()
+    raise ValueError(f"retrieval mode must be 'two-stage' or 'all-pairs', got {mode!r}")
+
+
+def evaluate_retrieval(model: nn.Module, batches: Iterable[Batch], mode: str = "two-stage", k: int = 16,
+                       limit: int | None = None) -> dict[str, float]:
+    gallery = gather_gallery(batches, limit)
+    metrics = recall_at_k(gallery_scores(model, gallery, mode, k), gallery.owner).as_dict()
     return {**metrics, "num_images": float(len(gallery.image_ids)), "num_texts": float(len(gallery.owner))}
 
 
