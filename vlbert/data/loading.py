@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
+import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import PreTrainedTokenizerBase
@@ -57,6 +58,7 @@ class DataConfig:
     on_long_text: str = "truncate"  # "truncate" (count) or "error" (apply on_error)
     image: ImageConfig = field(default_factory=ImageConfig)
     image_cache_mb: float = 128.0  # decoded images kept per worker (off with random augmentation)
+    split_by_node: bool = True  # under torchrun each process reads its own shards (off: every process reads all)
 
 
 @dataclass
@@ -133,7 +135,7 @@ class ShardDataset(IterableDataset):
         shuffle = cfg.shuffle_buffer > 0
         stages: list[Any] = [
             wds.SimpleShardList(self.shards.urls, seed=derive_seed(cfg.seed, self.epoch) if shuffle else None),
-            wds.split_by_node,
+            *([wds.split_by_node] if cfg.split_by_node else []),
             wds.split_by_worker,
             ShardReader(policy, self.shards.counts),
             RecordParser(policy, needs_image=cfg.inputs == "pixels", needs_features=cfg.inputs == "regions"),
@@ -240,8 +242,11 @@ def make_loader(
     from (collate.seed, dataset epoch, batch content)."""
     collate = replace(collate or CollateConfig(), epoch=dataset.epoch)
     collator = Collator(TextSpec.from_tokenizer(tokenizer), collate)
+    # The loader's own generator: making an iterator must not draw from the global RNG, or a
+    # resumed run (which makes its first iterator mid-epoch) would get other dropout masks.
+    generator = torch.Generator().manual_seed(derive_seed(collate.seed, dataset.epoch))
     loader = DataLoader(dataset, batch_size=batch_size, collate_fn=collator, num_workers=num_workers,
-                        drop_last=drop_last, pin_memory=pin_memory)  # fmt: skip
+                        drop_last=drop_last, pin_memory=pin_memory, generator=generator)  # fmt: skip
     return EpochLoader(dataset, loader, report)
 
 

@@ -7,11 +7,12 @@ tokens are BERT's: [PAD] = 0, [UNK], [CLS], [SEP], [MASK].
 from __future__ import annotations
 
 import os
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from tokenizers import normalizers, pre_tokenizers
 from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerBase
 
 from vlbert.data.schema import DataError
@@ -54,24 +55,28 @@ def build_wordpiece_tokenizer(
     min_frequency: int = 1,
     lowercase: bool = True,
 ) -> BertTokenizerFast:
-    """Train a WordPiece vocabulary of at most ``vocab_size`` entries on ``texts`` (BERT's
+    """Build a WordPiece vocabulary of at most ``vocab_size`` entries from ``texts`` (BERT's
     normalisation and pre-tokenisation), save it to ``out_dir`` (reload with `load_tokenizer`)
-    and return it. Small corpora give fewer entries than ``vocab_size``."""
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    backend.decoder = decoders.WordPiece(prefix="##")
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=list(SPECIAL_TOKENS),
-        continuing_subword_prefix="##",
-    )
-    backend.train_from_iterator(texts, trainer=trainer)
-    vocab = backend.get_vocab()
-    if [vocab[token] for token in SPECIAL_TOKENS] != list(range(len(SPECIAL_TOKENS))):
-        raise DataError(f"unexpected special token ids in the trained vocabulary: {[vocab[t] for t in SPECIAL_TOKENS]}")
-    tokenizer = BertTokenizerFast(vocab=vocab, do_lower_case=lowercase)
+    and return it.
+
+    The vocabulary is every character seen (alone and as a ``##`` continuation, so any word made
+    of them can be spelled) and then the most frequent whole words, ties broken alphabetically.
+    It depends on the text alone: the `tokenizers` trainer breaks ties between equally frequent
+    merges differently in every process, which made a resumed run re-tokenise its data."""
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(word for word, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({char for word in counts for char in word})
+    alphabet = [*chars, *(f"##{char}" for char in chars)]
+    room = vocab_size - len(SPECIAL_TOKENS) - len(alphabet)
+    if room < 0:
+        raise DataError(f"vocab_size {vocab_size} is too small: the text has {len(chars)} distinct characters, "
+                        f"which need {len(alphabet) + len(SPECIAL_TOKENS)} entries")
+    frequent = sorted((w for w, n in counts.items() if n >= min_frequency and w not in alphabet), key=lambda w: (-counts[w], w))
+    tokens = [*SPECIAL_TOKENS, *alphabet, *frequent[:room]]
+    tokenizer = BertTokenizerFast(vocab={token: i for i, token in enumerate(tokens)}, do_lower_case=lowercase)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out_dir))
     return tokenizer

@@ -45,11 +45,15 @@ def _texts(root: str, split: str | None) -> list[str]:
 
 def resolve_tokenizer(cfg: RunConfig, work_dir: Path) -> PreTrainedTokenizerBase:
     """The model's own tokenizer when starting from a saved model, else the configured BERT
-    vocabulary, else a WordPiece vocabulary built from the training text."""
+    vocabulary, else the vocabulary this run built before (a resumed run), else a WordPiece
+    vocabulary built from the training text."""
     if cfg.model.init and (Path(cfg.model.init) / "tokenizer_config.json").is_file():
         return load_tokenizer(cfg.model.init)
     if cfg.data.tokenizer:
         return load_tokenizer(cfg.data.tokenizer)
+    built = work_dir / "tokenizer"
+    if (built / "tokenizer_config.json").is_file():
+        return load_tokenizer(built)
     if cfg.data.root is None:
         raise ConfigError("data.root is required to build a vocabulary (or set data.tokenizer)")
     texts = _texts(cfg.data.root, cfg.data.train_split)
@@ -98,6 +102,7 @@ def data_config(cfg: RunConfig, model: VLBertPreTrainedModel, split: str | None,
         inputs=inputs, split=split, max_length=cfg.data.max_length, caption_mode=caption_mode,
         shuffle_buffer=cfg.data.shuffle_buffer if train else 0, seed=cfg.train.seed, on_error=cfg.data.on_error,
         image=image, label_fraction=cfg.data.label_fraction if train else 1.0,
+        split_by_node=train,  # evaluation runs on rank 0 over the whole split
     )
 
 
