@@ -15,6 +15,10 @@ from typing import Callable, Sequence
 
 from vlbert.commands import evaluate, make_shards, predict, quickstart, train
 from vlbert.data.schema import DataError
+from vlbert.engine import distributed
+
+# Under torchrun these run in every process, sharing the work; the others run on rank 0 only.
+DISTRIBUTED_COMMANDS = ("pretrain", "finetune")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if distributed.launched() and args.command not in DISTRIBUTED_COMMANDS and _env_rank() != 0:
+        return 0
     try:
         return args.run(args)
     except (DataError, OSError, ValueError, KeyError) as error:  # ConfigError is a ValueError
@@ -55,6 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"vlbert {args.command}: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        distributed.cleanup()
+
+
+def _env_rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))
 
 
 if __name__ == "__main__":

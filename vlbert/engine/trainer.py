@@ -7,6 +7,7 @@ first `skip` ones, so a resumed run continues from the same position in the same
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vlbert.engine import distributed
 from vlbert.engine.checkpoint import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
 from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler
 from vlbert.losses import LossOutput
@@ -65,21 +67,47 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+class ObjectiveModule(nn.Module):
+    """The model and its objective as one module whose forward returns the loss, so that
+    DistributedDataParallel sees every parameter the objective uses (the objectives call the
+    model's encoders and heads directly, not only its forward)."""
+
+    def __init__(self, model: nn.Module, step_fn: StepFn) -> None:
+        super().__init__()
+        self.model, self.step_fn = model, step_fn
+
+    def forward(self, batch: Any) -> LossOutput:
+        return self.step_fn(self.model, batch)
+
+
 class Trainer:
+    """Under torchrun every process runs a Trainer: gradients are averaged across processes
+    (DistributedDataParallel), each process reads its own part of the data (`data.batch_size` is
+    per process), and rank 0 alone evaluates, logs and writes checkpoints."""
+
     def __init__(self, model: nn.Module, step_fn: StepFn, cfg: TrainConfig, out_dir: str | Path,
                  eval_fn: EvalFn | None = None, device: str | torch.device | None = None) -> None:
         self.cfg, self.step_fn, self.eval_fn = cfg, step_fn, eval_fn
         self.out_dir = Path(out_dir)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        wanted = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.device = distributed.local_device(wanted)
+        self.dist = distributed.init_distributed(self.device)
         torch.manual_seed(cfg.seed)
         self.model = model.to(self.device)
         if cfg.gradient_checkpointing:
             self.model.enable_checkpointing()
-        self.forward_model = torch.compile(self.model) if cfg.compile else self.model
+        objective: nn.Module = ObjectiveModule(self.model, step_fn)
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            objective = DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=True)
+        self.objective = torch.compile(objective) if cfg.compile else objective
+        self.ddp = objective if self.dist.enabled else None
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.max_steps)
         self.state = TrainState()
-        self.writer = self._tensorboard()
+        self.writer = self._tensorboard() if self.dist.is_main else None
 
     def _tensorboard(self) -> Any:
         try:
@@ -107,30 +135,42 @@ class Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.state = TrainState(**saved["train_state"])
-        set_rng_state(saved["rng"])
+        per_rank = saved.get("rng_per_rank") or [saved["rng"]]
+        if len(per_rank) != self.dist.world_size:
+            logger.warning("checkpoint written by %d processes, resumed by %d: random streams differ from an "
+                           "uninterrupted run", len(per_rank), self.dist.world_size)
+        set_rng_state(per_rank[self.dist.rank % len(per_rank)])
         logger.info("resumed from %s at step %d", path, self.state.step)
         return True
 
-    def save(self) -> Path:
-        trainer_state = {
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "train_state": asdict(self.state),
-            "rng": rng_state(),
-        }
-        return save_checkpoint(self.out_dir / "checkpoints", self.state.step, self.model, trainer_state,
-                               self.cfg.keep_checkpoints)
+    def save(self) -> Path | None:
+        """Write a checkpoint (rank 0; the other ranks hand over their random states and wait)."""
+        per_rank = distributed.all_gather_objects(rng_state())
+        path = None
+        if self.dist.is_main:
+            trainer_state = {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "train_state": asdict(self.state),
+                "rng": per_rank[0],
+                "rng_per_rank": per_rank,
+            }
+            path = save_checkpoint(self.out_dir / "checkpoints", self.state.step, self.model, trainer_state,
+                                   self.cfg.keep_checkpoints)
+        distributed.barrier()
+        return path
 
-    def _micro_step(self, batch: Any) -> LossOutput:
+    def _micro_step(self, batch: Any, sync: bool) -> LossOutput:
         batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
-            loss = self.step_fn(self.forward_model, batch)
-        (loss.total / self.cfg.grad_accum).backward()
+            with contextlib.nullcontext() if sync or self.ddp is None else self.ddp.no_sync():
+                loss = self.objective(batch)
+                (loss.total / self.cfg.grad_accum).backward()
         return loss
 
     def _optimizer_step(self, losses: list[LossOutput]) -> dict[str, float]:
-        total = sum(float(l.total.detach()) for l in losses) / len(losses)
+        total = distributed.mean_across_ranks(sum(float(l.total.detach()) for l in losses) / len(losses))
         params = [p for p in self.model.parameters() if p.grad is not None]
         limit = self.cfg.clip_norm or float("inf")
         norm = torch.nn.utils.clip_grad_norm_(params, limit) if params else torch.tensor(0.0)
@@ -148,7 +188,8 @@ class Trainer:
         self.state.step += 1
         logs = {"loss": total, "grad_norm": float(norm), "lr": self.scheduler.get_last_lr()[0]}
         for name in losses[0].parts:
-            logs[f"loss_{name}"] = sum(float(l.parts[name].detach()) for l in losses) / len(losses)
+            part = sum(float(l.parts[name].detach()) for l in losses) / len(losses)
+            logs[f"loss_{name}"] = distributed.mean_across_ranks(part)
         return logs
 
     def _batches(self, make_batches: BatchFactory) -> Iterator[Any]:
@@ -166,10 +207,11 @@ class Trainer:
         cfg = self.cfg
         self.model.train()
         batches = self._batches(make_batches)
-        progress = _Progress(cfg.max_steps, self.state.step, enabled=cfg.progress)
+        progress = _Progress(cfg.max_steps, self.state.step, enabled=cfg.progress and self.dist.is_main)
         try:
             while self.state.step < cfg.max_steps:
-                losses = [self._micro_step(next(batches)) for _ in range(cfg.grad_accum)]
+                accum = cfg.grad_accum
+                losses = [self._micro_step(next(batches), sync=i == accum - 1) for i in range(accum)]
                 logs = self._optimizer_step(losses)
                 if not logs:
                     continue
@@ -192,8 +234,18 @@ class Trainer:
             self.state.history.append({"step": self.state.step, **logs})
 
     def evaluate(self) -> dict[str, float]:
+        """Run `eval_fn` on rank 0 (it reads the whole split); the other ranks wait."""
         if self.eval_fn is None:
             return {}
+        if not self.dist.is_main:
+            distributed.barrier()
+            return {}
+        metrics = self._evaluate()
+        distributed.barrier()
+        return metrics
+
+    def _evaluate(self) -> dict[str, float]:
+        assert self.eval_fn is not None
         self.model.eval()
         metrics = self.eval_fn(self.model)
         self.model.train()

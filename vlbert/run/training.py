@@ -19,6 +19,7 @@ from torch import nn
 
 from vlbert.data.batch import Batch
 from vlbert.data.loading import batch_factory, make_dataset, make_loader
+from vlbert.engine import distributed
 from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.trainer import Trainer
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
@@ -82,6 +83,26 @@ def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
     return lambda model, batch: objective(model, batch, cfg.objective)
 
 
+def _device(cfg: RunConfig) -> torch.device:
+    return torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _build_parts_once(cfg: RunConfig, out_dir: Path, dist: distributed.DistInfo) -> RunParts:
+    """Rank 0 builds the parts (a vocabulary built from the data is written to `out_dir`);
+    the other ranks then read that vocabulary, so every process tokenises alike."""
+    if not dist.enabled:
+        return build_parts(cfg, out_dir)
+    if dist.is_main:
+        parts = build_parts(cfg, out_dir)
+        distributed.barrier()
+        return parts
+    distributed.barrier()
+    built = out_dir / "tokenizer"
+    if not cfg.data.tokenizer and (built / "tokenizer_config.json").is_file():
+        cfg = replace(cfg, data=replace(cfg.data, tokenizer=str(built)))
+    return build_parts(cfg, out_dir)
+
+
 def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
     """Train `cfg.task` on `cfg.data.root`; resumes from `out_dir`'s checkpoints when present."""
     if cfg.task not in OBJECTIVES:
@@ -92,9 +113,11 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
         raise ConfigError(f"data.root: no such shard directory: {cfg.data.root}")
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    dist = distributed.init_distributed(_device(cfg))
+    if dist.is_main:
+        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     torch.manual_seed(cfg.train.seed)
-    parts = build_parts(cfg, out_dir)
+    parts = _build_parts_once(cfg, out_dir, dist)
     factory = batch_factory(
         cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer, cfg.data.batch_size,
         data_config(cfg, parts.model, cfg.data.train_split, train=True),
@@ -112,8 +135,10 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
         trainer.resume()
     state = trainer.fit(make_batches)
     model_dir = out_dir / "model"
-    save_model_dir(parts, model_dir)
     evals = [h for h in state.history if any(k.startswith("eval_") for k in h)]
     metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
-    (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
+    if trainer.dist.is_main:
+        save_model_dir(parts, model_dir)
+        (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
+    distributed.barrier()
     return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history)
