@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from vlbert.weights.checkpoint import safe_torch_load
+
 STATE_NAME = "trainer_state.pt"
 LATEST = "latest"
 
@@ -95,4 +97,5 @@ def latest_checkpoint(out_dir: Path) -> Path | None:
 
 def load_trainer_state(checkpoint: Path) -> dict[str, Any]:
     """The trainer state, read without unpickling code (`weights_only=True`)."""
-    return torch.load(checkpoint / STATE_NAME, map_location="cpu", weights_only=True)
+    return safe_torch_load(checkpoint / STATE_NAME)
+

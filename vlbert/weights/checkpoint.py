@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file
@@ -78,3 +80,13 @@ def load_weights(model: nn.Module, directory: Path, prefix: str = "vlbert") -> L
     loaded_ptrs = {own[k].data_ptr() for k in report.loaded}
     report.missing = [k for k in own if k not in state and own[k].data_ptr() not in loaded_ptrs]
     return report
+
+
+def safe_torch_load(path: Path | str) -> Any:
+    """`torch.load(weights_only=True)`: tensors and plain data only. A file that would run code or
+    build arbitrary objects when unpickled is refused with a one-line ValueError."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = next((line.strip() for line in str(error).splitlines() if "WeightsUnpickler error" in line), "")
+        raise ValueError(f"{path}: refused: it holds pickled objects beyond tensors and plain data ({reason})") from None

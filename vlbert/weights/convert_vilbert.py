@@ -33,6 +33,7 @@ import torch
 from torch import Tensor
 
 from vlbert.config import VLBertConfig
+from vlbert.weights.checkpoint import safe_torch_load
 
 # Original keys the original forward never reads, or heads vlbert does not have.
 _UNUSED = re.compile(
@@ -69,7 +70,7 @@ class ConversionReport:
 
 def load_original_state_dict(path: str | Path) -> dict[str, Tensor]:
     """Open an original `pytorch_model_*.bin` safely and normalise old key spellings."""
-    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    state = safe_torch_load(path)
     if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
         raise ValueError(f"{path} is not a state dict of tensors")
     out = {}
