@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast quickstart clean
+.PHONY: install test test-fast quickstart bench clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ test-fast: $(STAMP)
 
 quickstart: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/vlbert quickstart --out runs/quickstart
+
+# Benchmarks (docs/benchmarks.md); the retrieval part uses the model `make quickstart` trained, if any.
+BENCH_JSON ?= bench.json
+bench: $(STAMP)
+	HF_HUB_OFFLINE=1 BENCH_JSON=$(BENCH_JSON) $(BIN)/python tools/bench.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,83 @@
+"""Retrieval over the built-in images: all-pairs ITM against ITC top-k then ITM re-rank.
+
+Both modes share the unimodal encoding of every caption and image (done once, timed apart); the
+time of a mode is its scoring. All-pairs runs the co-attention layers T x I times, two-stage
+k (T + I) times. Above `max_all_pairs` pairs, all-pairs time is extrapolated from its measured
+time per pair on a `max_all_pairs` subset (and its Recall@1 is not computed): marked in the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from vlbert.bench.timing import timed
+from vlbert.data.loading import DataConfig, make_dataset, make_loader
+from vlbert.eval.metrics import recall_at_k
+from vlbert.eval.retrieval import EncodedSet, all_pairs_scores, encode_images, encode_texts, itm_scores, two_stage_scores
+from vlbert.run.evaluation import Gallery, gather_gallery
+from vlbert.run.setup import RunParts
+
+
+@dataclass
+class ModeTimes:
+    images: int
+    texts: int
+    two_stage_s: float
+    all_pairs_s: float
+    all_pairs_extrapolated: bool
+    two_stage_r1: float | None = None
+    all_pairs_r1: float | None = None
+
+
+@dataclass
+class RetrievalResult:
+    k: int
+    model: str
+    trained: bool  # False: an untrained model, so the timings hold but Recall@1 means nothing
+    encode_s: float  # unimodal encoding of the whole gallery, shared by both modes
+    scaling: list[ModeTimes] = field(default_factory=list)
+
+
+def load_gallery(parts: RunParts, root: Path, split: str, images: int) -> Gallery:
+    cfg = DataConfig(inputs="regions", split=split, max_length=96, caption_mode="each", shuffle_buffer=0)
+    dataset = make_dataset(root, "retrieval", parts.tokenizer, cfg)
+    return gather_gallery(make_loader(dataset, parts.tokenizer, 250, report=None), images)
+
+
+def _subset(encoded: EncodedSet, rows: torch.Tensor) -> EncodedSet:
+    return EncodedSet(encoded.states.select(rows), encoded.embeds[rows])
+
+
+def measure_scaling(parts: RunParts, gallery: Gallery, sizes: list[int], k: int,
+                    max_all_pairs: int) -> tuple[float, list[ModeTimes]]:
+    model = parts.model.eval()
+    device = torch.device("cpu")
+    encoded: dict[str, EncodedSet] = {}
+    encode_s = timed(lambda: encoded.update(texts=encode_texts(model, iter(gallery.texts)),
+                                            images=encode_images(model, iter(gallery.images))), device)
+    results = []
+    for size in sizes:
+        text_rows = (gallery.owner < size).nonzero().squeeze(1)  # [T_n] the captions of the first `size` images
+        texts, images = _subset(encoded["texts"], text_rows), _subset(encoded["images"], torch.arange(size))
+        owner = gallery.owner[text_rows]
+        scores: dict[str, torch.Tensor] = {}
+        two_s = timed(lambda: scores.update(two=two_stage_scores(model, texts, images, k=k)), device)
+        pairs = len(text_rows) * size
+        if pairs <= max_all_pairs:
+            all_s = timed(lambda: scores.update(all=all_pairs_scores(model, texts, images)), device)
+            extrapolated = False
+        else:  # time a random subset of the pairs, scale by the pair count
+            g = torch.Generator().manual_seed(size)
+            ti = torch.randint(0, len(text_rows), (max_all_pairs,), generator=g)
+            ii = torch.randint(0, size, (max_all_pairs,), generator=g)
+            all_s = timed(lambda: itm_scores(model, texts, images, ti, ii), device) * pairs / max_all_pairs
+            extrapolated = True
+        results.append(ModeTimes(
+            images=size, texts=len(text_rows), two_stage_s=two_s, all_pairs_s=all_s, all_pairs_extrapolated=extrapolated,
+            two_stage_r1=recall_at_k(scores["two"], owner).t2i_r1,
+            all_pairs_r1=recall_at_k(scores["all"], owner).t2i_r1 if "all" in scores else None,
+        ))  # fmt: skip
+    return encode_s, results
