@@ -42,6 +42,11 @@ def test_pretrain_finetune_evaluate_predict(workspace, capsys):
                 "train.max_steps=3", "eval.caption_mode=first", *TINY_REGIONS]
         assert main(args) == 0
         capsys.readouterr()
+        card = (out / "model" / "README.md").read_text()
+        assert f"vlbert {'captioning' if task == 'caption' else task} model" in card and "3 optimizer steps" in card
+        assert "Intended use" in card and str(shards) in card
+        trained = json.loads((out / "final_metrics.json").read_text())
+        assert all(f"| {k} | {v:.4f} |" in card for k, v in trained.items()) and trained
         assert main(["evaluate", "--model", str(out / "model"), "--task", task, "--data", str(shards),
                      "--split", "test", "--out", str(out / "test.json"), "eval.caption_mode=first"]) == 0
         result = json.loads((out / "test.json").read_text())

@@ -23,6 +23,7 @@ from vlbert.engine import distributed
 from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.trainer import Trainer
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
+from vlbert.run.model_card import write_model_card
 from vlbert.run.setup import DATA_TASKS, RunParts, build_parts, collate_config, data_config, save_model_dir
 from vlbert.runconfig import ConfigError, RunConfig
 
@@ -139,6 +140,7 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
     metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
     if trainer.dist.is_main:
         save_model_dir(parts, model_dir)
+        write_model_card(model_dir, cfg, parts, state.step, metrics)
         (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
     distributed.barrier()
     return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history)
