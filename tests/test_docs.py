@@ -30,3 +30,9 @@ def test_python_examples_run(page, tmp_path, monkeypatch):
     namespace: dict[str, object] = {"__name__": f"docs_{page.stem}"}
     for number, block in enumerate(BLOCK.findall(page.read_text()), 1):
         exec(compile(block, f"{page.name} example {number}", "exec"), namespace)  # noqa: S102
+
+
+def test_config_reference_is_generated_from_the_classes():
+    done = subprocess.run([sys.executable, "tools/gen_config_reference.py", "--check"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    assert done.returncode == 0, "docs/reference.md is stale: run python tools/gen_config_reference.py"

@@ -32,15 +32,15 @@ class ModelSection:
 class DataSection:
     root: str | None = None  # shard directory (with manifest.json)
     train_split: str | None = "train"  # manifest split names; None = every shard
-    val_split: str | None = "val"
-    test_split: str | None = "test"
+    val_split: str | None = "val"  # evaluated during and after training; None = no evaluation
+    test_split: str | None = "test"  # read by `vlbert evaluate --split test`
     tokenizer: str | None = None  # BERT vocabulary dir / hub name; None = build WordPiece from the data
     vocab_size: int = 1000  # size of a WordPiece vocabulary built from the data
-    max_length: int = 48
-    batch_size: int = 32
-    eval_batch_size: int = 64
-    num_workers: int = 0
-    shuffle_buffer: int = 1000
+    max_length: int = 48  # tokens per text, [CLS] and [SEP] included; longer texts are truncated
+    batch_size: int = 32  # training batch per process
+    eval_batch_size: int = 64  # evaluation batch
+    num_workers: int = 0  # DataLoader worker processes
+    shuffle_buffer: int = 1000  # examples shuffled together (shard order is shuffled too)
     num_answers: int = 3129  # VQA answer vocabulary size (top-K)
     label_fraction: float = 1.0  # use this fraction of the training labels (VQA ablations)
     on_error: str = "skip"  # bad samples: "skip" (counted) or "raise"
@@ -51,17 +51,17 @@ class DataSection:
 class EvalSection:
     retrieval_mode: str = "two-stage"  # or "all-pairs"
     k: int = 16  # ITC candidates re-ranked by ITM
-    num_beams: int = 1
-    max_caption_length: int = 24
+    num_beams: int = 1  # captioning: 1 = greedy decoding
+    max_caption_length: int = 24  # captioning: tokens generated at most
     limit: int | None = None  # evaluate on at most this many images
     caption_mode: str = "each"  # retrieval/captioning texts per image: "each" caption or the "first"
 
 
 @dataclass
 class RunConfig:
-    task: str = "pretraining"
-    out_dir: str = "runs/default"
-    device: str | None = None
+    task: str = "pretraining"  # "pretraining", "vqa", "retrieval" or "captioning"
+    out_dir: str = "runs/default"  # checkpoints, logs, metrics and the final model/
+    device: str | None = None  # "cpu", "cuda", "cuda:1"; None = CUDA when present
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     train: TrainConfig = field(default_factory=TrainConfig)

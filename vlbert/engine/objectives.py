@@ -30,7 +30,7 @@ from vlbert.models.outputs import ImageStates, TextStates
 
 @dataclass
 class ObjectiveConfig:
-    weights: dict[str, float] = field(default_factory=lambda: dict(mlm=1.0, mrm=1.0, itm=1.0, itc=1.0))
+    weights: dict[str, float] = field(default_factory=lambda: dict(mlm=1.0, mrm=1.0, itm=1.0, itc=1.0))  # loss weights; 0 = off
     negatives: str = "hard"  # "hard" | "random"
 
 

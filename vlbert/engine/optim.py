@@ -15,9 +15,9 @@ from torch.optim.lr_scheduler import LambdaLR
 class OptimConfig:
     lr: float = 1e-4  # backbone (parameters under `vlbert.`)
     head_lr: float | None = None  # heads; None = lr
-    weight_decay: float = 0.01
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
+    weight_decay: float = 0.01  # AdamW; not on biases, LayerNorms and the ITC temperature
+    betas: tuple[float, float] = (0.9, 0.999)  # AdamW
+    warmup_steps: int = 0  # linear warm-up from 0
     schedule: str = "linear"  # "linear" | "cosine" | "constant"
 
 

@@ -36,21 +36,21 @@ EvalFn = Callable[[nn.Module], dict[str, float]]
 
 @dataclass
 class TrainConfig:
-    max_steps: int = 1000
-    grad_accum: int = 1
-    clip_norm: float | None = 1.0
+    max_steps: int = 1000  # optimizer steps
+    grad_accum: int = 1  # batches per optimizer step
+    clip_norm: float | None = 1.0  # gradient norm clipping; None = off
     optim: OptimConfig = field(default_factory=OptimConfig)
     precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
-    gradient_checkpointing: bool = False
-    compile: bool = False
-    seed: int = 0
-    log_every: int = 10
+    gradient_checkpointing: bool = False  # recompute layers in the backward pass to save memory
+    compile: bool = False  # torch.compile the model and objective
+    seed: int = 0  # model initialisation, data order, masking
+    log_every: int = 10  # steps between entries of the training history
     eval_every: int = 0  # 0 = only at the end
     save_every: int = 0  # 0 = only at the end
-    keep_checkpoints: int = 2
+    keep_checkpoints: int = 2  # newest checkpoints kept in out_dir/checkpoints
     best_metric: str | None = None  # key of the eval dict; higher is better
     nonfinite: str = "skip"  # "skip" the step or "stop" the run
-    progress: bool = True
+    progress: bool = True  # show a progress bar
 
 
 @dataclass
