@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrieval-model", default="runs/quickstart/retrieval/model")
     parser.add_argument("--retrieval-data", default="runs/quickstart/data")
     parser.add_argument("--k", type=int, default=16)
-    parser.add_argument("--max-all-pairs", type=int, default=200_000, help="above this, all-pairs time is extrapolated")
+    parser.add_argument("--max-all-pairs", type=int, default=20_000, help="above this, all-pairs time is extrapolated")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     report = run(args)

@@ -2,8 +2,9 @@
 
 Both modes share the unimodal encoding of every caption and image (done once, timed apart); the
 time of a mode is its scoring. All-pairs runs the co-attention layers T x I times, two-stage
-k (T + I) times. Above `max_all_pairs` pairs, all-pairs time is extrapolated from its measured
-time per pair on a `max_all_pairs` subset (and its Recall@1 is not computed): marked in the result.
+k (T + I) times. Above `max_all_pairs` pairs, all-pairs time is extrapolated: all pairs of a random
+subset of the captions are scored and the time scaled by the caption count (its Recall@1 is then
+not computed); the result marks it.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from vlbert.bench.timing import timed
 from vlbert.data.loading import DataConfig, make_dataset, make_loader
 from vlbert.eval.metrics import recall_at_k
-from vlbert.eval.retrieval import EncodedSet, all_pairs_scores, encode_images, encode_texts, itm_scores, two_stage_scores
+from vlbert.eval.retrieval import EncodedSet, all_pairs_scores, encode_images, encode_texts, two_stage_scores
 from vlbert.run.evaluation import Gallery, gather_gallery
 from vlbert.run.setup import RunParts
 
@@ -69,11 +70,10 @@ def measure_scaling(parts: RunParts, gallery: Gallery, sizes: list[int], k: int,
         if pairs <= max_all_pairs:
             all_s = timed(lambda: scores.update(all=all_pairs_scores(model, texts, images)), device)
             extrapolated = False
-        else:  # time a random subset of the pairs, scale by the pair count
+        else:  # all pairs of a random subset of the captions, scaled by the caption count
             g = torch.Generator().manual_seed(size)
-            ti = torch.randint(0, len(text_rows), (max_all_pairs,), generator=g)
-            ii = torch.randint(0, size, (max_all_pairs,), generator=g)
-            all_s = timed(lambda: itm_scores(model, texts, images, ti, ii), device) * pairs / max_all_pairs
+            some = torch.randperm(len(text_rows), generator=g)[: max(1, max_all_pairs // size)]
+            all_s = timed(lambda: all_pairs_scores(model, _subset(texts, some), images), device) * len(text_rows) / len(some)
             extrapolated = True
         results.append(ModeTimes(
             images=size, texts=len(text_rows), two_stage_s=two_s, all_pairs_s=all_s, all_pairs_extrapolated=extrapolated,

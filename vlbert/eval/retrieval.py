@@ -73,7 +73,7 @@ def itm_scores(model: VLBertForRetrieval, texts: EncodedSet, images: EncodedSet,
     out = []
     for start in range(0, len(text_idx), batch_size):
         ti, vi = text_idx[start : start + batch_size], image_idx[start : start + batch_size]
-        logits = model.match_logits(texts.states.select(ti), images.states.select(vi))  # [P, 2]
+        logits = model.match_logits(texts.states.select(ti).trimmed(), images.states.select(vi))  # [P, 2]
         out.append(logits[:, 1] - logits[:, 0])
     return torch.cat(out)
 

@@ -19,6 +19,12 @@ class TextStates:
         """Rows `index` [P] (repeats allowed): re-pair cached states without re-encoding."""
         return TextStates(self.hidden[index], self.mask[index], self.causal)
 
+    def trimmed(self) -> "TextStates":
+        """Without the trailing columns that are padding in every row (texts cached together are
+        padded to the longest; a batch of short ones need not carry that padding)."""
+        length = int(self.mask.any(0).nonzero().max()) + 1 if self.mask.any() else 1
+        return TextStates(self.hidden[:, :length], self.mask[:, :length], self.causal)
+
 
 @dataclass
 class ImageStates:
