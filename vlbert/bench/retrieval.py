@@ -2,9 +2,9 @@
 
 Both modes share the unimodal encoding of every caption and image (done once, timed apart); the
 time of a mode is its scoring. All-pairs runs the co-attention layers T x I times, two-stage
-k (T + I) times. Above `max_all_pairs` pairs, all-pairs time is extrapolated: all pairs of a random
-subset of the captions are scored and the time scaled by the caption count (its Recall@1 is then
-not computed); the result marks it.
+k (T + I) times. Above `max_all_pairs` pairs (and `full_up_to` images), all-pairs time is
+extrapolated: every caption of a random subset of the images is scored against all images and the
+time scaled by the caption count (its Recall@1 is then not computed); the result marks it.
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ def _subset(encoded: EncodedSet, rows: torch.Tensor) -> EncodedSet:
     return EncodedSet(encoded.states.select(rows), encoded.embeds[rows])
 
 
-def measure_scaling(parts: RunParts, gallery: Gallery, sizes: list[int], k: int,
-                    max_all_pairs: int) -> tuple[float, list[ModeTimes]]:
+def measure_scaling(parts: RunParts, gallery: Gallery, sizes: list[int], k: int, max_all_pairs: int,
+                    full_up_to: int = 0) -> tuple[float, list[ModeTimes]]:
+    """Both modes at each gallery size; all-pairs in full up to `max_all_pairs` pairs or
+    `full_up_to` images, extrapolated above."""
     model = parts.model.eval()
     device = torch.device("cpu")
     encoded: dict[str, EncodedSet] = {}
@@ -67,12 +69,14 @@ def measure_scaling(parts: RunParts, gallery: Gallery, sizes: list[int], k: int,
         scores: dict[str, torch.Tensor] = {}
         two_s = timed(lambda: scores.update(two=two_stage_scores(model, texts, images, k=k)), device)
         pairs = len(text_rows) * size
-        if pairs <= max_all_pairs:
+        if pairs <= max_all_pairs or size <= full_up_to:
             all_s = timed(lambda: scores.update(all=all_pairs_scores(model, texts, images)), device)
             extrapolated = False
-        else:  # all pairs of a random subset of the captions, scaled by the caption count
+        else:  # all pairs of every caption of a random subset of the images, scaled by the caption count
             g = torch.Generator().manual_seed(size)
-            some = torch.randperm(len(text_rows), generator=g)[: max(1, max_all_pairs // size)]
+            per_image = max(1, len(text_rows) // size)
+            chosen = torch.randperm(size, generator=g)[: max(1, max_all_pairs // (size * per_image))]
+            some = torch.isin(owner, chosen).nonzero().squeeze(1)
             all_s = timed(lambda: all_pairs_scores(model, _subset(texts, some), images), device) * len(text_rows) / len(some)
             extrapolated = True
         results.append(ModeTimes(

@@ -65,7 +65,7 @@ def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
 def _add_folder(parser: argparse.ArgumentParser) -> None:
     _add_conversion(parser)
     parser.add_argument("--images", required=True, help="image folder (paths in the captions file are relative to it)")
-    parser.add_argument("--captions", help='.jsonl ({"image", "caption" or "captions"}) or .csv (image,caption)')
+    parser.add_argument("--captions", help='.jsonl ({"image", "caption(s)" and/or "questions": [{"question", "answers"}]}) or .csv (image,caption)')
     parser.add_argument("--split", default="train")
 
 

@@ -152,15 +152,25 @@ def write_entries(
 # --- an image folder with captions in JSONL or CSV -------------------------------------------------
 
 
-def _read_caption_rows(captions_file: Path) -> Iterator[tuple[str, list[str]]]:
-    """(relative image path, captions) per row of a ``.jsonl`` or ``.csv`` captions file."""
+def _row_questions(row: dict, image: str) -> list[SampleQuestion]:
+    """The optional "questions" of a JSONL row: [{"question": ..., "answers": [...], "type": ...}]."""
+    stem = Path(image).with_suffix("").as_posix()
+    return [
+        SampleQuestion(str(q.get("id", f"{stem}-{n}")), str(q["question"]), [str(a) for a in q.get("answers", [])],
+                       str(q.get("type", "other")))
+        for n, q in enumerate(row.get("questions", []))
+    ]  # fmt: skip
+
+
+def _read_caption_rows(captions_file: Path) -> Iterator[tuple[str, list[str], list[SampleQuestion]]]:
+    """(relative image path, captions, questions) per row of a ``.jsonl`` or ``.csv`` file."""
     if captions_file.suffix.lower() == ".csv":
         with captions_file.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             if not reader.fieldnames or not {"image", "caption"} <= set(reader.fieldnames):
                 raise DataError(f"{captions_file}: a CSV captions file needs the header 'image,caption'")
             for row in reader:
-                yield row["image"], [row["caption"]]
+                yield row["image"], [row["caption"]], []
         return
     with captions_file.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -168,16 +178,20 @@ def _read_caption_rows(captions_file: Path) -> Iterator[tuple[str, list[str]]]:
                 continue
             try:
                 row = json.loads(line)
-                captions = row["captions"] if "captions" in row else [row["caption"]]
-                yield row["image"], [str(c) for c in captions]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise DataError(f"{captions_file}:{number}: expected {{\"image\": ..., \"caption(s)\": ...}}") from None
+                captions = row["captions"] if "captions" in row else [row["caption"]] if "caption" in row else []
+                questions = _row_questions(row, row["image"])
+                if not captions and not questions:
+                    raise KeyError("caption")
+                yield row["image"], [str(c) for c in captions], questions
+            except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+                raise DataError(f"{captions_file}:{number}: expected {{\"image\": ..., \"caption(s)\": ... and/or "
+                                f"\"questions\": [{{\"question\": ..., \"answers\": [...]}}]}}") from None
 
 
-def _folder_images(images_dir: Path) -> Iterator[tuple[str, list[str]]]:
+def _folder_images(images_dir: Path) -> Iterator[tuple[str, list[str], list[SampleQuestion]]]:
     for path in sorted(images_dir.rglob("*")):
         if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            yield path.relative_to(images_dir).as_posix(), []
+            yield path.relative_to(images_dir).as_posix(), [], []
 
 
 def read_folder_entries(
@@ -194,12 +208,14 @@ def read_folder_entries(
     else:
         rows = _read_caption_rows(require_file(captions_file, "captions file"))
     captions: dict[str, list[str]] = {}
-    for image, texts in rows:
+    questions: dict[str, list[SampleQuestion]] = {}
+    for image, texts, asked in rows:
         captions.setdefault(image, []).extend(t.strip() for t in texts)
+        questions.setdefault(image, []).extend(asked)
     entries = []
     for index, (image, texts) in enumerate(captions.items()):
         image_id = Path(image).with_suffix("").as_posix()
-        entries.append(ImageEntry(root / image, f"{source}_{index:08d}", image_id, split, texts))
+        entries.append(ImageEntry(root / image, f"{source}_{index:08d}", image_id, split, texts, questions[image]))
     return entries
 
 

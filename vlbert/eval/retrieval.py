@@ -69,13 +69,19 @@ def encode_images(model: VLBertForRetrieval, batches: Iterable[dict[str, Tensor]
 @torch.inference_mode()
 def itm_scores(model: VLBertForRetrieval, texts: EncodedSet, images: EncodedSet,
                text_idx: Tensor, image_idx: Tensor, batch_size: int = 256) -> Tensor:
-    """Match log-odds (logit 1 - logit 0) of the pairs (text_idx[p], image_idx[p]): [P]."""
-    out = []
-    for start in range(0, len(text_idx), batch_size):
-        ti, vi = text_idx[start : start + batch_size], image_idx[start : start + batch_size]
-        logits = model.match_logits(texts.states.select(ti).trimmed(), images.states.select(vi))  # [P, 2]
-        out.append(logits[:, 1] - logits[:, 0])
-    return torch.cat(out)
+    """Match log-odds (logit 1 - logit 0) of the pairs (text_idx[p], image_idx[p]): [P].
+
+    Pairs are scored in order of caption length, so each batch is trimmed to its own longest
+    caption instead of the longest of the whole set."""
+    lengths = texts.states.mask.sum(1)[text_idx]  # [P]
+    order = torch.argsort(lengths, stable=True)
+    out = torch.empty(len(text_idx), device=texts.embeds.device)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        ti, vi = text_idx[rows], image_idx[rows]
+        logits = model.match_logits(texts.states.select(ti).trimmed(), images.states.select(vi))  # [p, 2]
+        out[rows] = (logits[:, 1] - logits[:, 0]).float()
+    return out
 
 
 def all_pairs_scores(model: VLBertForRetrieval, texts: EncodedSet, images: EncodedSet, batch_size: int = 256) -> Tensor:
