@@ -28,7 +28,13 @@ from vlbert.bench.data_pipeline import measure_pipeline
 from vlbert.bench.inference import measure_inference
 from vlbert.bench.retrieval import RetrievalResult, load_gallery, measure_scaling
 from vlbert.bench.timing import interleaved, matmul_peak_flops
-from vlbert.bench.train_step import count_flops, lxmert_step, make_inputs, parameters, vlbert_step
+from vlbert.bench.train_step import (
+    count_flops,
+    lxmert_step,
+    make_inputs,
+    parameters,
+    vlbert_step,
+)
 
 
 def train_section(preset: str, device: torch.device, batch: int, repeats: int, autocast: torch.dtype | None) -> dict[str, Any]:
@@ -59,8 +65,8 @@ def retrieval_section(model_dir: Path, sizes: list[int], k: int, max_all_pairs: 
             parts = load_parts(str(model_dir), "retrieval")
         else:
             import vlbert
-            from vlbert.data.tokenize import build_wordpiece_tokenizer
             from vlbert.data.sort_of_clevr_shards import make_sample
+            from vlbert.data.tokenize import build_wordpiece_tokenizer
 
             texts = [c for i in range(50) for c in make_sample(i).record.captions]
             tokenizer = build_wordpiece_tokenizer(texts, 200, Path(tmp) / "tok")
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retrieval-model", default="runs/quickstart/retrieval/model")
     parser.add_argument("--full-up-to", type=int, default=250, help="all-pairs in full (with Recall@1) up to this many images")
     parser.add_argument("--k", type=int, default=16)
-    parser.add_argument("--max-all-pairs", type=int, default=20_000, help="above this, all-pairs time is extrapolated")
+    parser.add_argument("--max-all-pairs", type=int, default=50_000, help="above this, all-pairs time is extrapolated")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     report = run(args)

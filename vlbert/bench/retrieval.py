@@ -17,7 +17,13 @@ import torch
 from vlbert.bench.timing import timed
 from vlbert.data.loading import DataConfig, make_dataset, make_loader
 from vlbert.eval.metrics import recall_at_k
-from vlbert.eval.retrieval import EncodedSet, all_pairs_scores, encode_images, encode_texts, two_stage_scores
+from vlbert.eval.retrieval import (
+    EncodedSet,
+    all_pairs_scores,
+    encode_images,
+    encode_texts,
+    two_stage_scores,
+)
 from vlbert.run.evaluation import Gallery, gather_gallery
 from vlbert.run.setup import RunParts
 

@@ -17,6 +17,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import vlbert
 from vlbert.losses import PreTrainingTargets, pretraining_loss
 
+
 @dataclass
 class StepInputs:
     input_ids: Tensor  # [B, L]
