@@ -185,6 +185,28 @@ def test_vqav2_test_split_without_annotations_and_errors(tmp_path: Path) -> None
         convert_vqav2(tmp_path / "nope.json", images, tmp_path / "x")
 
 
+def test_append_adds_a_split_and_keeps_the_shards_already_there(tmp_path: Path) -> None:
+    """VQAv2 comes as one file pair per split; --append puts the second split beside the first."""
+    questions, annotations, images = vqa_files(tmp_path)
+    out = tmp_path / "out"
+    convert_vqav2(questions, images, out, annotations)  # split "val"
+    first = read_manifest(out)["shards"]
+    with pytest.raises(DataError, match="--append adds new splits"):
+        convert_vqav2(questions, images, out, split="test-dev")
+    convert_vqav2(questions, images, out, split="test-dev", options=WriteOptions(append=True))
+    manifest = read_manifest(out)
+    assert manifest["splits"] == {"val": 2, "test-dev": 2} and manifest["total"] == 4
+    assert manifest["shards"][: len(first)] == first and manifest["meta"]["skipped"] == {"missing image": 2}
+    assert sorted(s["json"]["split"] for s in read_samples(out)) == ["test-dev", "test-dev", "val", "val"]
+    with pytest.raises(DataError, match="already holds split val"):
+        convert_vqav2(questions, images, out, annotations, options=WriteOptions(append=True))
+    assert read_manifest(out) == manifest
+    with pytest.raises(DataError, match="exclude each other"):
+        WriteOptions(append=True, overwrite=True)
+    convert_vqav2(questions, images, tmp_path / "fresh", options=WriteOptions(append=True))  # nothing there yet
+    assert read_manifest(tmp_path / "fresh")["splits"] == {"val": 2}
+
+
 def test_region_features_are_attached_or_skipped(tmp_path: Path) -> None:
     images, features = tmp_path / "images", tmp_path / "features"
     for name in ("a", "b"):

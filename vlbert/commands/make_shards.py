@@ -23,6 +23,8 @@ def _add_conversion(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-error", choices=("skip", "raise"), default="skip", help="missing/unreadable images")
     parser.add_argument("--features", help="directory of per-image region features, {image_id}.npz")
     parser.add_argument("--prefix", help="shard-name prefix (default: the source name)")
+    parser.add_argument("--append", action="store_true",
+                        help="add these splits to the shards already in --out (e.g. VQAv2 val after train)")
 
 
 def _options(args: argparse.Namespace) -> WriteOptions:
@@ -32,6 +34,7 @@ def _options(args: argparse.Namespace) -> WriteOptions:
         features_dir=args.features,
         overwrite=args.overwrite,
         prefix=args.prefix,
+        append=args.append,
     )
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vlbert.data.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
-from vlbert.data.shards import ShardSetWriter, WriteSummary, prepare_output_dir, write_manifest
+from vlbert.data.shards import MANIFEST, ShardInfo, ShardSetWriter, WriteSummary, prepare_output_dir, write_manifest
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _KEPT_FORMATS = {"JPEG": "jpg", "PNG": "png"}
@@ -53,10 +53,13 @@ class WriteOptions:
     features_dir: str | os.PathLike[str] | None = None  # per-image region features, {image_id}.npz
     overwrite: bool = False
     prefix: str | None = None  # shard-name prefix; default: the source name
+    append: bool = False  # add new splits to the shards already in the output directory
 
     def __post_init__(self) -> None:
         if self.on_error not in ("skip", "raise"):
             raise DataError(f"on_error must be 'skip' or 'raise', got {self.on_error!r}")
+        if self.append and self.overwrite:
+            raise DataError("--append and --overwrite exclude each other")
 
 
 class SkipSample(DataError):
@@ -126,14 +129,41 @@ def build_sample(entry: ImageEntry, source: str, features_dir: str | os.PathLike
     return ShardSample(entry.key, data, image_format, record, features)
 
 
+@dataclass
+class _Existing:
+    """What an output directory already holds, kept by ``append``."""
+
+    shards: list[ShardInfo] = field(default_factory=list)
+    source: str | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def _existing_shards(out_dir: Path, new_splits: set[str | None]) -> _Existing:
+    """The shards listed in ``out_dir``'s manifest; an error if a new split is already there."""
+    manifest = out_dir / MANIFEST
+    if not manifest.is_file():
+        return _Existing()
+    data = json.loads(manifest.read_text())
+    shards = [ShardInfo(s["name"], int(s["count"]), s.get("split")) for s in data["shards"]]
+    clash = sorted(str(split) for split in new_splits & {s.split for s in shards})
+    if clash:
+        raise DataError(f"{out_dir} already holds split {', '.join(clash)}; --append adds new splits only")
+    return _Existing(shards, data.get("source"), dict(data.get("meta", {}).get("skipped", {})))
+
+
 def write_entries(
     entries: Iterable[ImageEntry], out_dir: str | os.PathLike[str], source: str, options: WriteOptions
 ) -> WriteSummary:
-    """Write every convertible entry to shards in ``out_dir``; skip or raise on the others."""
+    """Write every convertible entry to shards in ``out_dir``; skip or raise on the others.
+    With ``options.append`` the directory's shards stay and the manifest lists old and new."""
     began = time.perf_counter()
     if options.features_dir is not None:
         require_dir(options.features_dir, "features directory")
-    path = prepare_output_dir(out_dir, options.overwrite)
+    existing = _Existing()
+    if options.append:
+        entries = list(entries)  # metadata only: the images are read while writing
+        existing = _existing_shards(Path(out_dir), {entry.split for entry in entries})
+    path = Path(out_dir) if existing.shards else prepare_output_dir(out_dir, options.overwrite)
     summary = WriteSummary(str(path), source)
     with ShardSetWriter(path, options.prefix or source, options.shard_size) as writer:
         for entry in entries:
@@ -144,7 +174,11 @@ def write_entries(
                     raise
                 summary.skip(skipped.reason, skipped.path)
     summary.shards = writer.shards
-    write_manifest(path, source, summary.shards, {"skipped": summary.skipped})
+    skipped = dict(existing.skipped)
+    for reason, count in summary.skipped.items():
+        skipped[reason] = skipped.get(reason, 0) + count
+    sources = source if existing.source in (None, source) else f"{existing.source}+{source}"
+    write_manifest(path, sources, existing.shards + summary.shards, {"skipped": skipped})
     summary.seconds = time.perf_counter() - began
     return summary
 
