@@ -61,7 +61,7 @@ def make_meta(key: str, captions: list[str], questions: list[dict[str, Any]] | N
 
 def make_question(key: str, j: int, answers: list[str]) -> dict[str, Any]:
     return {"question_id": f"{key}-q{j}", "question": f"question {j} about {key}?", "answers": answers,
-            "type": "relational" if j % 2 else "nonrelational", "subtype": None}  # fmt: skip
+            "type": "relational" if j % 2 else "nonrelational", "subtype": "count" if j % 2 else None}  # fmt: skip
 
 
 @dataclass

@@ -122,6 +122,7 @@ def test_vqa_rows_carry_their_own_answers(shards, tokenizer):
             question = questions[question_id]
             assert question_id.startswith(batch.keys[row]) and batch.texts[row] == question["question"]
             assert batch.answers[row] == question["answers"] and batch.question_types[row] == question["type"]
+            assert batch.question_subtypes[row] == question["subtype"]
             assert torch.equal(batch.answer_scores[row], soft_scores(question["answers"], vocab))
             rows += 1
     assert rows == len(questions) == 20

@@ -114,3 +114,27 @@ def test_greedy_decoding_follows_the_argmax_and_beams_score_at_least_as_well():
     for row in range(2):
         if len(beam[row]) == len(greedy[row]) == 5:  # neither ended early: same length, comparable
             assert logprob(beam[row], row) >= logprob(greedy[row], row) - 1e-4
+
+
+def test_vqa_accuracy_per_type_and_subtype():
+    from vlbert.data.batch import Batch
+    from vlbert.data.vqa import AnswerVocab
+    from vlbert.run.evaluation import evaluate_vqa
+
+    class Fixed(torch.nn.Module):
+        """Answers "left" to every question."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, input_ids, **_):
+            return type("Out", (), {"logits": torch.tensor([[0.0, 1.0, 0.0]]).expand(len(input_ids), 3)})
+
+    batch = Batch(input_ids=torch.zeros(4, 3, dtype=torch.long), attention_mask=torch.ones(4, 3, dtype=torch.bool),
+                  answers=[["left"], ["right"], ["left"], ["2"]],
+                  question_types=["nonrelational"] * 3 + ["relational"],
+                  question_subtypes=["horizontal", "horizontal", "horizontal", "count"])
+    metrics = evaluate_vqa(Fixed(), [batch], AnswerVocab(["square", "left", "right"]))
+    assert metrics == pytest.approx({"vqa_acc": 0.5, "vqa_acc_nonrelational": 2 / 3, "vqa_acc_relational": 0.0,
+                                     "vqa_acc_subtype_horizontal": 2 / 3, "vqa_acc_subtype_count": 0.0})

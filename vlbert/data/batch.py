@@ -41,6 +41,7 @@ class Example:
     answers: list[str] = field(default_factory=list)  # raw annotator answers
     question_id: str | None = None
     question_type: str | None = None
+    question_subtype: str | None = None  # e.g. "shape", or VQAv2's "what color is the"
     worker: int = 0  # the DataLoader worker whose stream this came from
     position: int = 0  # index in that worker's stream for this epoch (see `StreamPosition`)
     stats: DataStats | None = None  # counts since the previous example of the same worker
@@ -73,6 +74,7 @@ class Batch:
     captions: list[list[str]] = field(default_factory=list)  # reference captions of each row's image
     question_ids: list[str | None] = field(default_factory=list)
     question_types: list[str | None] = field(default_factory=list)
+    question_subtypes: list[str | None] = field(default_factory=list)
     answers: list[list[str]] = field(default_factory=list)  # raw annotator answers
     stats: DataStats = field(default_factory=DataStats)  # the workers' counts carried by these rows
     worker: int = 0  # every row of a DataLoader batch comes from one worker

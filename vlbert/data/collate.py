@@ -119,6 +119,7 @@ class Collator:
             captions=[e.captions for e in examples],
             question_ids=[e.question_id for e in examples],
             question_types=[e.question_type for e in examples],
+            question_subtypes=[e.question_subtype for e in examples],
             answers=[e.answers for e in examples],
             stats=sum_stats(examples),
             worker=examples[0].worker,

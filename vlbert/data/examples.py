@@ -89,6 +89,7 @@ class ExampleBuilder:
             answers=[] if question is None else list(question.answers),
             question_id=None if question is None else question.question_id,
             question_type=None if question is None else question.type,
+            question_subtype=None if question is None else question.subtype,
         )
         if question is not None and self.answer_vocab is not None:
             example.answer_scores = soft_scores(question.answers, self.answer_vocab)  # [A]

@@ -31,14 +31,20 @@ def _device(model: nn.Module) -> torch.device:
 
 @torch.inference_mode()
 def evaluate_vqa(model: nn.Module, batches: Iterable[Batch], answers: AnswerVocab, limit: int | None = None) -> dict[str, float]:
+    """Accuracy overall (`vqa_acc`), per question type (`vqa_acc_TYPE`: the answer type in VQAv2)
+    and per subtype (`vqa_acc_subtype_SUBTYPE`: VQAv2's question type), as the official script
+    reports them."""
     scores: dict[str, list[float]] = defaultdict(list)
     for batch in batches:
         logits = model(**batch.to(_device(model)).model_inputs()).logits  # [B, A]
-        for pred, gts, qtype in zip(logits.argmax(-1).tolist(), batch.answers, batch.question_types):
+        subtypes = batch.question_subtypes or [None] * len(batch.answers)
+        for pred, gts, qtype, subtype in zip(logits.argmax(-1).tolist(), batch.answers, batch.question_types, subtypes):
             value = answer_accuracy(answers.answers[pred], gts)
             scores["vqa_acc"].append(value)
             if qtype:
                 scores[f"vqa_acc_{qtype}"].append(value)
+            if subtype:
+                scores[f"vqa_acc_subtype_{subtype}"].append(value)
         if limit is not None and len(scores["vqa_acc"]) >= limit:
             break
     return {key: sum(values) / len(values) for key, values in scores.items() if values}
