@@ -54,7 +54,8 @@ def make_results(relational: float = 0.95, ablation: bool = True) -> QuickstartR
               for i, name in enumerate(STAGES if ablation else STAGES[:5])]
     return QuickstartResults(
         vqa={"relational_acc": relational, "nonrelational_acc": 0.985, "question_only_acc": 0.412,
-             "question_only_relational_acc": 0.433, "question_only_nonrelational_acc": 0.391},
+             "question_only_relational_acc": 0.433, "question_only_nonrelational_acc": 0.391,
+             "shape_acc": 0.991, "horizontal_acc": 0.982, "count_acc": 0.871},
         retrieval={"t2i_r1": 0.912, "t2i_r5": 0.987, "t2i_r10": 0.996, "i2t_r1": 0.873, "i2t_r5": 0.964,
                    "i2t_r10": 0.991, "num_images": 1000},
         caption={"bleu4": 0.612, "cider": 3.456},
@@ -107,6 +108,7 @@ def test_table_shows_every_value() -> None:
                   "0.612", "3.456", "0.810", "0.620", "0.190", "0.94-0.98"):
         assert value in table, value
     assert _line(table, "non-relational accuracy").split()[-1] == "met"
+    assert _line(table, "horizontal questions").split()[-1] == "0.982" and "0.871" in _line(table, "count questions")
     assert _line(table, "text->image R@1").split()[-1] == "met"
     assert _line(table, "gain (pre-trained - scratch)").split()[-1] == "met"
     assert "12 min 34 s" in table and "targets met: 4/4" in table

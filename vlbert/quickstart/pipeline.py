@@ -124,6 +124,9 @@ def _vqa_summary(vqa: dict[str, float], qonly: dict[str, float]) -> dict[str, fl
         "question_only_acc": qonly["vqa_acc"],
         "question_only_relational_acc": qonly.get("vqa_acc_relational", float("nan")),
         "question_only_nonrelational_acc": qonly.get("vqa_acc_nonrelational", float("nan")),
+        # per question subtype: which skills the model has (reading a shape, a position, counting)
+        **{f"{key.removeprefix('vqa_acc_subtype_')}_acc": value
+           for key, value in vqa.items() if key.startswith("vqa_acc_subtype_")},
     }
 
 

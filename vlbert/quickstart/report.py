@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlbert.data.sort_of_clevr import NONRELATIONAL, RELATIONAL
 from vlbert.quickstart.figures import write_figures
 from vlbert.quickstart.results import QuickstartResults, StageResult
 
@@ -174,6 +175,9 @@ def _vqa_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> lis
     for kind, label in (("relational", "relational"), ("nonrelational", "non-relational")):
         if f"question_only_{kind}_acc" in vqa:
             rows.append(_row(f"  question-only, {label}", vqa[f"question_only_{kind}_acc"]))
+    for subtype in (*NONRELATIONAL, *RELATIONAL):
+        if f"{subtype}_acc" in vqa:
+            rows.append(_row(f"  {subtype} questions", vqa[f"{subtype}_acc"]))
     return rows
 
 
