@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vlbert.cli import build_parser
+from vlbert.cli import parse_args
 from vlbert.commands.evaluate import TASKS as EVALUATE_TASKS
 from vlbert.commands.train import FINETUNE_TASKS
 from vlbert.runconfig import load_run_config
@@ -96,7 +96,7 @@ def check_vlbert(argv: list[str]) -> None:
     """Parse a `vlbert` command line as `vlbert` would, and load the run configuration it names
     (which checks every config key and override value)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = parse_args(argv)
     except SystemExit:
         pytest.fail(f"vlbert {shlex.join(argv)}: the arguments do not parse")
     task = {"pretrain": "pretraining", "finetune": FINETUNE_TASKS.get(getattr(args, "task", "")),

@@ -9,6 +9,7 @@ one line on stderr and exit status 2; ``vlbert --debug ...`` shows the traceback
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -49,8 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")  # key=value, e.g. train.max_steps=100
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse a command line. `key=value` overrides may stand anywhere after the command, also
+    after options (`finetune vqa --config F train.max_steps=10`), where argparse alone would
+    stop collecting them."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all(OVERRIDE.match(word) for word in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if distributed.launched() and args.command not in DISTRIBUTED_COMMANDS and _env_rank() != 0:
         return 0
     try:
