@@ -8,6 +8,7 @@ of six is what takes the steps. Prints held-out accuracy on the position questio
 
     vlbert make-shards sort-of-clevr --num-images 2000 --num-test 200 --region-features --out data/soc
     python tools/sort_of_clevr_position_probe.py --data data/soc --steps 300
+    python tools/sort_of_clevr_position_probe.py --data data/soc --steps 300 --location-init-std 0.3
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--test-batches", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--location-init-std", type=float, default=None,
+                        help="re-initialise the 5-d box embedding with this std (default: the model's 0.02)")
     return parser
 
 
@@ -90,6 +93,8 @@ def probe(args: argparse.Namespace, only_asked: bool, work: str) -> list[tuple[i
     cfg = run_config(args.data, work)
     parts = build_parts(cfg, Path(work))
     model = parts.model.train()
+    if args.location_init_std is not None:
+        torch.nn.init.normal_(model.vlbert.v_embeddings.image_location_embeddings.weight, std=args.location_init_std)
     prepare = asked_region_only if only_asked else (lambda batch: batch)
     test = [prepare(b) for b in itertools.islice(batches(cfg, parts, "test", False, 128), args.test_batches)]
     optimizer = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=0.01)
