@@ -207,6 +207,17 @@ def test_append_adds_a_split_and_keeps_the_shards_already_there(tmp_path: Path) 
     assert read_manifest(tmp_path / "fresh")["splits"] == {"val": 2}
 
 
+def test_append_refuses_a_second_unsplit_conversion(tmp_path: Path) -> None:
+    """Two conversions without a split would write the same shard names: the second is refused."""
+    images = tmp_path / "images"
+    save_image(images / "a.jpg", (8, 8), (1, 2, 3))
+    convert_folder(images, tmp_path / "out", split="")
+    before = read_manifest(tmp_path / "out")
+    with pytest.raises(DataError, match="already holds split \\(no split\\)"):
+        convert_folder(images, tmp_path / "out", split="", options=WriteOptions(append=True))
+    assert read_manifest(tmp_path / "out") == before and len(read_samples(tmp_path / "out")) == 1
+
+
 def test_region_features_are_attached_or_skipped(tmp_path: Path) -> None:
     images, features = tmp_path / "images", tmp_path / "features"
     for name in ("a", "b"):

@@ -145,7 +145,7 @@ def _existing_shards(out_dir: Path, new_splits: set[str | None]) -> _Existing:
         return _Existing()
     data = json.loads(manifest.read_text())
     shards = [ShardInfo(s["name"], int(s["count"]), s.get("split")) for s in data["shards"]]
-    clash = sorted(str(split) for split in new_splits & {s.split for s in shards})
+    clash = sorted(split or "(no split)" for split in new_splits & {s.split for s in shards})
     if clash:
         raise DataError(f"{out_dir} already holds split {', '.join(clash)}; --append adds new splits only")
     return _Existing(shards, data.get("source"), dict(data.get("meta", {}).get("skipped", {})))
@@ -162,7 +162,7 @@ def write_entries(
     existing = _Existing()
     if options.append:
         entries = list(entries)  # metadata only: the images are read while writing
-        existing = _existing_shards(Path(out_dir), {entry.split for entry in entries})
+        existing = _existing_shards(Path(out_dir), {entry.split or None for entry in entries})  # as the writer names them
     path = Path(out_dir) if existing.shards else prepare_output_dir(out_dir, options.overwrite)
     summary = WriteSummary(str(path), source)
     with ShardSetWriter(path, options.prefix or source, options.shard_size) as writer:

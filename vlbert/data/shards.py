@@ -215,7 +215,7 @@ def prepare_output_dir(out_dir: str | os.PathLike[str], overwrite: bool = False)
     manifest = path / MANIFEST
     if manifest.exists():
         if not overwrite:
-            raise DataError(f"{path} already holds shards ({MANIFEST}); --overwrite replaces them, --append adds new splits")
+            raise DataError(f"{path} already holds shards ({MANIFEST}); --overwrite replaces them (converters: --append adds new splits)")
         for shard in json.loads(manifest.read_text()).get("shards", []):
             if _NAME_PART.match(shard["name"].removesuffix(".tar")):  # never leave the directory
                 (path / shard["name"]).unlink(missing_ok=True)
