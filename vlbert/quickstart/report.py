@@ -170,14 +170,14 @@ def _vqa_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> lis
              _published("relational_acc", "CNN+MLP"), _published("relational_acc", "CNN+RN")),
         _row("non-relational accuracy", vqa.get("nonrelational_acc"), checks.get("vqa.nonrelational_acc"),
              _published("nonrelational_acc", "CNN+MLP"), _published("nonrelational_acc", "CNN+RN")),
-        _row("question-only baseline", vqa.get("question_only_acc")),
     ]
-    for kind, label in (("relational", "relational"), ("nonrelational", "non-relational")):
-        if f"question_only_{kind}_acc" in vqa:
-            rows.append(_row(f"  question-only, {label}", vqa[f"question_only_{kind}_acc"]))
     for subtype in (*NONRELATIONAL, *RELATIONAL):
         if f"{subtype}_acc" in vqa:
             rows.append(_row(f"  {subtype} questions", vqa[f"{subtype}_acc"]))
+    rows.append(_row("question-only baseline", vqa.get("question_only_acc")))
+    for kind, label in (("relational", "relational"), ("nonrelational", "non-relational")):
+        if f"question_only_{kind}_acc" in vqa:
+            rows.append(_row(f"  question-only, {label}", vqa[f"question_only_{kind}_acc"]))
     return rows
 
 
