@@ -18,6 +18,7 @@ import itertools
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -56,6 +57,12 @@ def run_config(data: str, work: str) -> RunConfig:
 def batches(cfg: RunConfig, parts: RunParts, split: str, train: bool, size: int) -> torch.utils.data.DataLoader:
     dataset = make_dataset(cfg.data.root, "vqa", parts.tokenizer, data_config(cfg, parts.model, split, train), parts.answers)
     return make_loader(dataset, parts.tokenizer, size, collate_config(cfg, parts.model, train), report=None)
+
+
+def endless(loader: torch.utils.data.DataLoader) -> Iterator[Batch]:
+    """The loader's batches, epoch after epoch (itertools.cycle would keep every batch in memory)."""
+    while True:
+        yield from loader
 
 
 def position_rows(batch: Batch) -> torch.Tensor:
@@ -99,7 +106,7 @@ def probe(args: argparse.Namespace, only_asked: bool, work: str) -> list[tuple[i
     test = [prepare(b) for b in itertools.islice(batches(cfg, parts, "test", False, 128), args.test_batches)]
     optimizer = torch.optim.AdamW(model.parameters(), args.lr, weight_decay=0.01)
     curve, began = [], time.perf_counter()
-    for step, batch in enumerate(itertools.islice(itertools.cycle(batches(cfg, parts, "train", True, args.batch_size)), args.steps), 1):
+    for step, batch in enumerate(itertools.islice(endless(batches(cfg, parts, "train", True, args.batch_size)), args.steps), 1):
         batch, rows = prepare(batch), position_rows(batch)
         logits = model(**batch.model_inputs()).logits  # [B, A]
         per_row = F.binary_cross_entropy_with_logits(logits, batch.answer_scores, reduction="none").sum(-1)  # [B]
@@ -117,7 +124,6 @@ def probe(args: argparse.Namespace, only_asked: bool, work: str) -> list[tuple[i
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     with tempfile.TemporaryDirectory() as work:
         results = {name: probe(args, only, work) for name, only in (("all", False), ("asked-only", True))}
     print(f"after {args.steps} steps: all regions {results['all'][-1][1]:.3f}, asked region only {results['asked-only'][-1][1]:.3f}")
