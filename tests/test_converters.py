@@ -243,3 +243,45 @@ def test_cli_reports_bad_input_in_one_line(tmp_path: Path, capsys: pytest.Captur
     argv = ["make-shards", "vqav2", "--questions", str(questions), "--annotations", str(annotations)]
     code = main([*argv, "--images", str(images), "--out", str(tmp_path / "vqa"), "--on-error", "raise"])
     assert code == 2 and "COCO_val2014_000000000404.jpg" in capsys.readouterr().err
+
+
+def _drop_field(file: Path, key: str, index: int, field: str) -> None:
+    data = json.loads(file.read_text())
+    del data[key][index][field]
+    write_json(file, data)
+
+
+@pytest.mark.parametrize(
+    "which, index, field, where",
+    [
+        ("annotations", 1, "answers", "annotations[1] (question_id 1000)"),
+        ("annotations", 0, "answer_type", "annotations[0] (question_id 25000)"),
+        ("annotations", 2, "question_id", "annotations[2]"),
+        ("questions", 2, "question_id", "questions[2]"),
+        ("questions", 1, "image_id", "questions[1] (question_id 1000)"),
+    ],
+)
+def test_vqav2_record_without_a_field_names_file_record_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str, index: int, field: str, where: str
+) -> None:
+    questions, annotations, images = vqa_files(tmp_path)
+    assert annotations is not None
+    blamed = annotations if which == "annotations" else questions
+    _drop_field(blamed, which, index, field)
+    argv = ["make-shards", "vqav2", "--questions", str(questions), "--annotations", str(annotations),
+            "--images", str(images), "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert error == f"vlbert make-shards: error: {blamed}: {where} has no {field!r}\n"
+
+
+def test_vqav2_malformed_answers_are_named(tmp_path: Path) -> None:
+    questions, annotations, images = vqa_files(tmp_path)
+    assert annotations is not None
+    data = json.loads(annotations.read_text())
+    data["annotations"][3]["answers"] = ["x"] * 10  # strings, not {"answer": ...}
+    write_json(annotations, data)
+    expected = f"{annotations}: annotations[3] (question_id 404000): 'answers' is not a list of {{'answer': ...}}"
+    with pytest.raises(DataError) as raised:
+        convert_vqav2(questions, images, tmp_path / "out", annotations)
+    assert str(raised.value) == expected

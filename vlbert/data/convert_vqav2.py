@@ -42,18 +42,59 @@ def image_subtype(subtype: str) -> str:
     return subtype.replace("test-dev", "test")
 
 
-def _question(question: dict[str, Any], annotation: dict[str, Any] | None) -> SampleQuestion:
+_Annotation = tuple[dict[str, Any], str, str]  # the record, its file, its place in the file
+
+
+def _record_name(record: dict[str, Any], where: str) -> str:
+    """How an error names a record: `questions[3] (question_id 25000)`."""
+    return f"{where} (question_id {record['question_id']})" if "question_id" in record else where
+
+
+def _field(record: Any, key: str, file: str | os.PathLike[str], where: str) -> Any:
+    """`record[key]`, or a DataError naming the file, the record and the missing field."""
+    if not isinstance(record, dict):
+        raise DataError(f"{file}: {where} is not a JSON object")
+    if key not in record:
+        raise DataError(f"{file}: {_record_name(record, where)} has no {key!r}")
+    return record[key]
+
+
+def _answers(annotation: dict[str, Any], file: str | os.PathLike[str], where: str) -> list[str]:
+    raw = _field(annotation, "answers", file, where)
+    if not isinstance(raw, list) or not all(isinstance(a, dict) and "answer" in a for a in raw):
+        raise DataError(f"{file}: {_record_name(annotation, where)}: 'answers' is not a list of {{'answer': ...}}")
+    return [str(a["answer"]) for a in raw]
+
+
+def _question(question: dict[str, Any], file: str | os.PathLike[str], where: str,
+              annotation: _Annotation | None) -> SampleQuestion:
+    question_id = str(_field(question, "question_id", file, where))
+    text = str(_field(question, "question", file, where))
     if annotation is None:
-        return SampleQuestion(str(question["question_id"]), question["question"], [], NO_ANSWER_TYPE, None)
-    answers = [str(a["answer"]) for a in annotation["answers"]]
-    question_id, text = str(question["question_id"]), question["question"]
-    return SampleQuestion(question_id, text, answers, annotation["answer_type"], annotation["question_type"])
+        return SampleQuestion(question_id, text, [], NO_ANSWER_TYPE, None)
+    record, a_file, a_where = annotation
+    answers = _answers(record, a_file, a_where)
+    answer_type = _field(record, "answer_type", a_file, a_where)
+    return SampleQuestion(question_id, text, answers, answer_type, _field(record, "question_type", a_file, a_where))
 
 
-def _annotations_by_question(annotations: str | os.PathLike[str] | None) -> dict[int, dict[str, Any]] | None:
+def _annotations_by_question(annotations: str | os.PathLike[str] | None) -> dict[Any, _Annotation] | None:
     if annotations is None:
         return None
-    return {a["question_id"]: a for a in _load_json(annotations, "annotations file", "annotations")["annotations"]}
+    records = _load_json(annotations, "annotations file", "annotations")["annotations"]
+    by_question: dict[Any, _Annotation] = {}
+    for index, record in enumerate(records):
+        where = f"annotations[{index}]"
+        by_question[_field(record, "question_id", annotations, where)] = (record, str(annotations), where)
+    return by_question
+
+
+def _image_id(question: dict[str, Any], file: str | os.PathLike[str], where: str) -> int:
+    value = _field(question, "image_id", file, where)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise DataError(f"{file}: {_record_name(question, where)}: 'image_id' is not an integer ({value!r})") from None
 
 
 def read_vqav2_entries(
@@ -64,7 +105,8 @@ def read_vqav2_entries(
     split: str | None = None,
 ) -> list[ImageEntry]:
     """One entry per image, its questions in file order. ``subtype`` overrides the file's
-    ``data_subtype``; ``split`` overrides the split label derived from it."""
+    ``data_subtype``; ``split`` overrides the split label derived from it. A record missing a
+    field is an error naming the file, the record and the field."""
     data = _load_json(questions, "questions file", "questions")
     subtype = subtype or data.get("data_subtype")
     if not subtype:
@@ -72,21 +114,17 @@ def read_vqav2_entries(
     root = require_dir(images_dir, "images directory")
     by_question = _annotations_by_question(annotations)
     entries: dict[int, ImageEntry] = {}
-    try:
-        for question in data["questions"]:
-            image_id = int(question["image_id"])
-            annotation = None if by_question is None else by_question.get(question["question_id"])
-            if by_question is not None and annotation is None:
-                raise DataError(f"{annotations}: no annotation for question {question['question_id']}")
-            if image_id not in entries:
-                path = root / f"COCO_{image_subtype(subtype)}_{image_id:012d}.jpg"
-                label = split or split_name(subtype)
-                entries[image_id] = ImageEntry(path, f"{SOURCE}_{image_id}", str(image_id), label)
-            entries[image_id].questions.append(_question(question, annotation))
-    except DataError:
-        raise
-    except (KeyError, TypeError, ValueError) as error:
-        raise DataError(f"{questions}: malformed VQAv2 question ({error!r})") from None
+    for index, question in enumerate(data["questions"]):
+        where = f"questions[{index}]"
+        image_id, question_id = _image_id(question, questions, where), _field(question, "question_id", questions, where)
+        annotation = None if by_question is None else by_question.get(question_id)
+        if by_question is not None and annotation is None:
+            raise DataError(f"{annotations}: no annotation for question {question_id}")
+        if image_id not in entries:
+            path = root / f"COCO_{image_subtype(subtype)}_{image_id:012d}.jpg"
+            label = split or split_name(subtype)
+            entries[image_id] = ImageEntry(path, f"{SOURCE}_{image_id}", str(image_id), label)
+        entries[image_id].questions.append(_question(question, questions, where, annotation))
     return list(entries.values())
 
 
