@@ -53,7 +53,7 @@ def test_shape_mismatch_is_a_clear_error(tmp_path):
 
 
 def test_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no such directory"):
+    with pytest.raises(FileNotFoundError, match="missing is not a model directory \\(no config.json\\)$"):
         vlbert.VLBertModel.from_pretrained(str(tmp_path / "missing"))
 
 
@@ -80,3 +80,34 @@ def test_region_model_checks_its_inputs():
         model(input_ids=bad.input_ids)
     with pytest.raises(ValueError, match="pass pixel_values"):
         vlbert.create_model("tiny-vit")(input_ids=bad.input_ids)
+
+
+class _Code:
+    """Unpickling this would call `print`: a global the weights-only unpickler refuses."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_refused_pickle_says_why_in_one_line_without_empty_parentheses(tmp_path, monkeypatch):
+    import pickle
+
+    from vlbert.weights.checkpoint import safe_torch_load
+
+    code = tmp_path / "code.pt"
+    torch.save({"w": _Code()}, code)
+    with pytest.raises(ValueError) as raised:
+        safe_torch_load(code)
+    assert str(raised.value) == f"{code}: refused: it holds pickled objects beyond tensors and plain data (Unsupported global: GLOBAL print)"
+    plain = tmp_path / "plain.pkl"  # a plain pickle, not a torch file: torch puts the reason on its own line
+    plain.write_bytes(pickle.dumps({"w": _Code()}))
+    with pytest.raises(ValueError, match=r"plain data \(Unsupported operand \d+\)$"):
+        safe_torch_load(plain)
+
+    def silent(*args, **kwargs):
+        raise pickle.UnpicklingError("Weights only load failed.")  # no reason given
+
+    monkeypatch.setattr(torch, "load", silent)
+    with pytest.raises(ValueError) as raised:
+        safe_torch_load(code)
+    assert str(raised.value) == f"{code}: refused: it holds pickled objects beyond tensors and plain data"

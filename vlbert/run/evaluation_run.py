@@ -13,13 +13,20 @@ from vlbert.data.vqa import AnswerVocab
 from vlbert.run.setup import ANSWERS_FILE, RunParts
 from vlbert.run.training import evaluate_parts
 from vlbert.runconfig import ConfigError, RunConfig
+from vlbert.weights.checkpoint import resolve_directory
+
+
+def model_directory(model_dir: str | Path) -> Path:
+    """The local directory of a saved model (a hub id is downloaded); one without config.json is an error."""
+    directory = resolve_directory(model_dir)
+    if not (directory / "config.json").is_file():
+        raise ConfigError(f"{model_dir} is not a model directory (no config.json)")
+    return directory
 
 
 def load_parts(model_dir: str | Path, task: str, device: str | None = None) -> RunParts:
     """Model, tokenizer and answers of a saved model directory."""
-    directory = Path(model_dir)
-    if not (directory / "config.json").is_file():
-        raise ConfigError(f"{directory} is not a model directory (no config.json)")
+    directory = model_directory(model_dir)
     answers = AnswerVocab.load(directory / ANSWERS_FILE) if (directory / ANSWERS_FILE).is_file() else None
     if task == "vqa" and answers is None:
         raise ConfigError(f"{directory} has no {ANSWERS_FILE}: it is not a VQA model")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
@@ -18,7 +19,7 @@ from vlbert.data.schema import DataError, RegionFeatures
 from vlbert.data.sort_of_clevr_detect import detect_objects
 from vlbert.eval.decoding import generate
 from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
-from vlbert.run.evaluation_run import load_parts
+from vlbert.run.evaluation_run import load_parts, model_directory
 
 TASK_BY_CLASS = {
     "VLBertForVQA": "vqa",
@@ -43,10 +44,20 @@ def model_task(model_dir: str | Path) -> str:
     raise DataError(f"{model_dir} does not say which task model it is (config.json 'architectures')")
 
 
+def read_region_features(path: str | Path) -> RegionFeatures:
+    """An `.npz` of region features; NaN or infinite features or boxes are refused."""
+    regions = RegionFeatures.from_npz_bytes(Path(path).read_bytes())
+    for name, values in (("features", regions.features), ("boxes", regions.boxes)):
+        if not np.isfinite(values).all():
+            raise DataError(f"{path}: region {name} hold NaN or infinite values")
+    return regions
+
+
 class Predictor:
     def __init__(self, model_dir: str | Path, device: str | None = None) -> None:
-        self.task = model_task(model_dir)
-        self.parts = load_parts(model_dir, self.task, device)
+        directory = model_directory(model_dir)
+        self.task = model_task(directory)
+        self.parts = load_parts(directory, self.task, device)
         self.model, self.tokenizer = self.parts.model.eval(), self.parts.tokenizer
         self.device = next(self.model.parameters()).device
         config = self.model.config
@@ -62,7 +73,7 @@ class Predictor:
             image = to_rgb(raw)
         if self.transform is not None:
             return {"pixel_values": self.transform(image)[None].to(self.device)}
-        regions = RegionFeatures.from_npz_bytes(Path(features).read_bytes()) if features else detect_objects(image)
+        regions = read_region_features(features) if features else detect_objects(image)
         scale = torch.tensor([image.width, image.height, image.width, image.height], dtype=torch.float32)
         boxes = (torch.from_numpy(regions.boxes) / scale).clamp(0, 1)
         return {"region_features": torch.from_numpy(regions.features).float()[None].to(self.device),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
@@ -17,9 +18,11 @@ from vlbert.data.collate import CollateConfig
 from vlbert.data.images import ImageConfig
 from vlbert.data.loading import DataConfig
 from vlbert.data.records import read_records
+from vlbert.data.schema import RegionFeatures
 from vlbert.data.tokenize import build_wordpiece_tokenizer, load_tokenizer
 from vlbert.data.vqa import AnswerVocab
 from vlbert.models.backbone import VLBertPreTrainedModel
+from vlbert.presets import PRESETS
 from vlbert.runconfig import ConfigError, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -71,6 +74,35 @@ def resolve_answers(cfg: RunConfig) -> AnswerVocab:
     return AnswerVocab.build(answers, top_k=cfg.data.num_answers)
 
 
+def region_sizes(root: str, split: str | None) -> dict[str, int]:
+    """`v_feature_size` and `v_target_size` (detector classes) of the first sample's region
+    features; {} when it has none, no `v_target_size` without class probabilities."""
+    record = next(iter(read_records(root, split)), None)
+    if record is None or record.npz is None:
+        return {}
+    regions = RegionFeatures.from_npz_bytes(record.npz)
+    sizes = {"v_feature_size": int(regions.features.shape[1])}
+    if regions.class_probs is not None:
+        sizes["v_target_size"] = int(regions.class_probs.shape[1])
+    return sizes
+
+
+def sizes_from_data(cfg: RunConfig, overrides: dict[str, Any]) -> dict[str, int]:
+    """For a preset region model: the region sizes of the training data, but for those the user
+    set in `model.overrides` (logged)."""
+    preset = PRESETS.get(cfg.model.name)
+    if preset is None or Path(cfg.model.name).is_dir() or cfg.data.root is None:
+        return {}
+    if overrides.get("image_encoder", preset.get("image_encoder", "regions")) != "regions":
+        return {}
+    sizes = region_sizes(cfg.data.root, cfg.data.train_split)
+    derived = {key: value for key, value in sizes.items() if key not in cfg.model.overrides}
+    if derived:
+        said = ", ".join(f"{key}={value}" for key, value in derived.items())
+        logger.info("model %s: %s from the region features in %s", cfg.model.name, said, cfg.data.root)
+    return derived
+
+
 def build_parts(cfg: RunConfig, work_dir: Path) -> RunParts:
     """Tokenizer, answers (VQA) and the task model, fresh or from `model.init`."""
     tokenizer = resolve_tokenizer(cfg, work_dir)
@@ -83,6 +115,7 @@ def build_parts(cfg: RunConfig, work_dir: Path) -> RunParts:
     else:
         if not cfg.model.text_pretrained:
             overrides.setdefault("vocab_size", len(tokenizer))
+        overrides.update(sizes_from_data(cfg, overrides))
         model = vlbert.create_model(cfg.model.name, task=cfg.task, text_pretrained=cfg.model.text_pretrained, **overrides)
     if model.config.vocab_size < len(tokenizer):
         raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens, the model's vocabulary {model.config.vocab_size}")

@@ -19,6 +19,8 @@ from torch import nn
 
 from vlbert.data.batch import Batch
 from vlbert.data.loading import batch_factory, make_dataset, make_loader
+from vlbert.data.records import resolve_shards
+from vlbert.data.schema import DataError
 from vlbert.engine import distributed
 from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.trainer import Trainer
@@ -112,6 +114,7 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
         raise ConfigError("data.root: the training shard directory is required")
     if "://" not in cfg.data.root and not Path(cfg.data.root).exists():
         raise ConfigError(f"data.root: no such shard directory: {cfg.data.root}")
+    cfg = checked_val_split(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dist = distributed.init_distributed(_device(cfg))
@@ -134,13 +137,48 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
     trainer = Trainer(parts.model, _step_fn(cfg), cfg.train, out_dir, eval_fn=eval_fn, device=cfg.device)
     if resume:
         trainer.resume()
-    state = trainer.fit(make_batches)
     model_dir = out_dir / "model"
+    try:
+        state = trainer.fit(make_batches)
+    except Exception:
+        if trainer.state.step >= cfg.train.max_steps and trainer.dist.is_main:  # trained; evaluating failed
+            _save_after_failure(cfg, parts, out_dir, trainer.state.step)
+        raise
     evals = [h for h in state.history if any(k.startswith("eval_") for k in h)]
     metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
     if trainer.dist.is_main:
-        save_model_dir(parts, model_dir)
-        write_model_card(model_dir, cfg, parts, state.step, metrics)
-        (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
+        _save_run(cfg, parts, out_dir, state.step, metrics)
     distributed.barrier()
     return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history)
+
+
+def _save_run(cfg: RunConfig, parts: RunParts, out_dir: Path, steps: int, metrics: dict[str, float]) -> None:
+    """The final model directory (with its model card) and final_metrics.json."""
+    model_dir = out_dir / "model"
+    save_model_dir(parts, model_dir)
+    write_model_card(model_dir, cfg, parts, steps, metrics)
+    (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
+
+
+def _save_after_failure(cfg: RunConfig, parts: RunParts, out_dir: Path, steps: int) -> None:
+    """Keep a finished training whose final evaluation (or checkpoint) failed."""
+    try:
+        _save_run(cfg, parts, out_dir, steps, {})
+    except OSError as error:
+        logger.warning("training finished, but the model could not be saved either: %s", error)
+        return
+    logger.warning("training finished and the model is saved in %s, but the run then failed:", out_dir / "model")
+
+
+def checked_val_split(cfg: RunConfig) -> RunConfig:
+    """`cfg`, or without validation (warned on stderr) when the shards have no `data.val_split`:
+    found out before the first step, not after the last."""
+    split = cfg.data.val_split
+    if not split or cfg.data.root is None:
+        return cfg
+    try:
+        resolve_shards(cfg.data.root, split)
+    except DataError as error:
+        logger.warning("data.val_split=%s: %s; training without validation (data.val_split=null)", split, error)
+        return replace(cfg, data=replace(cfg.data, val_split=None))
+    return cfg

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,29 @@ WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
 
 
-def resolve_directory(name_or_path: str) -> Path:
-    """A local directory, or a hub repository id downloaded (or found in the local cache)."""
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # "name" or "owner/name"
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """Whether `name` (not an existing path) is worth asking the hub for: "owner/name" or "name",
+    not a path (absolute, ./ or ../, ~, more than one slash, a backslash) and not under an
+    existing local folder (runs/typo when runs/ exists)."""
+    if not HUB_ID.fullmatch(name) or ".." in name or name.endswith(".") or "\\" in name:
+        return False
+    owner, slash, _ = name.partition("/")
+    return not (slash and os.path.isdir(owner))
+
+
+def resolve_directory(name_or_path: str | os.PathLike[str]) -> Path:
+    """A local directory, or a hub repository id downloaded (or found in the local cache). A
+    path-like name that does not exist fails at once, without asking the hub."""
+    name_or_path = os.fspath(name_or_path)
     if os.path.isdir(name_or_path):
         return Path(name_or_path)
     if os.path.exists(name_or_path):
         raise ValueError(f"{name_or_path} is a file; give the directory written by save_pretrained")
+    if not looks_like_hub_id(name_or_path):
+        raise FileNotFoundError(f"{name_or_path} is not a model directory (no config.json)")
     from huggingface_hub import snapshot_download
 
     try:
@@ -88,5 +106,16 @@ def safe_torch_load(path: Path | str) -> Any:
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        reason = next((line.strip() for line in str(error).splitlines() if "WeightsUnpickler error" in line), "")
-        raise ValueError(f"{path}: refused: it holds pickled objects beyond tensors and plain data ({reason})") from None
+        reason = unpickler_reason(str(error))
+        detail = f" ({reason})" if reason else ""
+        raise ValueError(f"{path}: refused: it holds pickled objects beyond tensors and plain data{detail}") from None
+
+
+def unpickler_reason(message: str) -> str:
+    """What torch's weights-only unpickler objected to, in one line ("" when it does not say):
+    the paragraph after "WeightsUnpickler error:", without torch's advice to allowlist globals."""
+    _, found, after = message.partition("WeightsUnpickler error:")
+    if not found:
+        return ""
+    paragraph = " ".join(after.strip().split("\n\n")[0].split())
+    return paragraph.split(" was not an allowed global")[0].split(". Please")[0].strip()
