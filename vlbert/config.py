@@ -16,6 +16,7 @@ from transformers import BertConfig, PretrainedConfig
 IMAGE_ENCODERS = ("regions", "vit", "cnn")
 REGION_OBJECTIVES = ("kl", "regression")
 FUSION_METHODS = ("mul", "sum")
+POOLER_ACTIVATIONS = ("relu", "tanh")
 # Keys of the original config that the original code never reads.
 ORIGINAL_UNUSED_KEYS = ("pooling_method", "bi_intermediate_size", "bi_attention_type")
 
@@ -35,6 +36,12 @@ class VLBertConfig(PretrainedConfig):
     Co-attention: `bi_hidden_size`, `bi_num_attention_heads`, `t_biattention_id` (text layer
     before which block k runs), `v_biattention_id` (visual layer likewise), `fusion_method`
     ("mul" as in the original, or "sum").
+
+    Options that depart from the original (defaults keep ViLBERT's computation; see docs/model.md
+    for what each buys on the built-in data): `pooler_act` ("relu" as ViLBERT, or BERT's "tanh"),
+    `v_location_norm` (normalise the box embedding apart from the feature embedding and average
+    them, as LXMERT; the original sums them under one LayerNorm), `v_feature_norm` (LayerNorm each
+    region's input feature before its projection).
 
     Image encoder: `image_encoder` is "regions" (precomputed features + boxes), "vit" (a timm ViT's
     patch tokens) or "cnn" (a timm CNN's last feature-map grid); `image_model` names the timm
@@ -81,6 +88,9 @@ class VLBertConfig(PretrainedConfig):
         t_biattention_id: list[int] | tuple[int, ...] = (6, 7, 8, 9, 10, 11),
         v_biattention_id: list[int] | tuple[int, ...] = (0, 1, 2, 3, 4, 5),
         fusion_method: str = "mul",
+        pooler_act: str = "relu",
+        v_location_norm: bool = False,
+        v_feature_norm: bool = False,
         # image encoder
         image_encoder: str = "regions",
         image_model: str | None = None,
@@ -128,6 +138,9 @@ class VLBertConfig(PretrainedConfig):
         self.t_biattention_id = list(t_biattention_id)
         self.v_biattention_id = list(v_biattention_id)
         self.fusion_method = fusion_method
+        self.pooler_act = pooler_act
+        self.v_location_norm = v_location_norm
+        self.v_feature_norm = v_feature_norm
         self.image_encoder = image_encoder
         self.image_model = image_model
         self.image_pretrained = image_pretrained
@@ -161,6 +174,8 @@ class VLBertConfig(PretrainedConfig):
                 raise ValueError(f"{what}: {width} is not divisible by {heads}")
         if self.fusion_method not in FUSION_METHODS:
             raise ValueError(f"fusion_method must be one of {FUSION_METHODS}, got {self.fusion_method!r}")
+        if self.pooler_act not in POOLER_ACTIVATIONS:
+            raise ValueError(f"pooler_act must be one of {POOLER_ACTIVATIONS}, got {self.pooler_act!r}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.image_encoder!r}")
         if self.region_objective is not None and self.region_objective not in REGION_OBJECTIVES:

@@ -98,12 +98,12 @@ def _run_layers(layers: nn.ModuleList, start: int, end: int, hidden: Tensor, mas
 
 
 class Pooler(nn.Module):
-    """First token -> Linear -> ReLU (ViLBERT's pooler; not BERT's tanh)."""
+    """First token -> Linear -> ReLU (ViLBERT's pooler), or tanh (BERT's) with `pooler_act="tanh"`."""
 
-    def __init__(self, in_size: int, out_size: int) -> None:
+    def __init__(self, in_size: int, out_size: int, activation: str = "relu") -> None:
         super().__init__()
         self.dense = nn.Linear(in_size, out_size)
-        self.activation = nn.ReLU()
+        self.activation = nn.ReLU() if activation == "relu" else nn.Tanh()
 
     def forward(self, hidden: Tensor) -> Tensor:
         return self.activation(self.dense(hidden[:, 0]))  # [B, N, D] -> [B, Dbi]
@@ -157,8 +157,8 @@ class VLBertModel(VLBertPreTrainedModel):
         self.embeddings = BertEmbeddings(config.text_bert_config())
         self.v_embeddings = RegionEmbeddings(config)
         self.encoder = VLBertEncoder(config)
-        self.t_pooler = Pooler(config.hidden_size, config.bi_hidden_size)
-        self.v_pooler = Pooler(config.v_hidden_size, config.bi_hidden_size)
+        self.t_pooler = Pooler(config.hidden_size, config.bi_hidden_size, config.pooler_act)
+        self.v_pooler = Pooler(config.v_hidden_size, config.bi_hidden_size, config.pooler_act)
         self.post_init()
 
     def get_input_embeddings(self) -> nn.Embedding:
