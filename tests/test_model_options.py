@@ -1,0 +1,77 @@
+"""The options that depart from ViLBERT (docs/model.md): off by default, and each doing what it says."""
+
+import pytest
+import torch
+
+import vlbert
+from vlbert.config import VLBertConfig
+from vlbert.models.embeddings import RegionEmbeddings
+from vlbert.presets import PRESETS
+from tests.test_model import _pretraining_step_grads
+
+
+def test_defaults_are_the_original_computation():
+    cfg = VLBertConfig()
+    assert (cfg.pooler_act, cfg.v_location_norm, cfg.v_feature_norm, cfg.fusion_method) == ("relu", False, False, "mul")
+    names = {n for n, _ in vlbert.create_model("tiny").named_parameters()}
+    assert not any("location_LayerNorm" in n or "feature_LayerNorm" in n for n in names)
+
+
+def test_unknown_pooler_activation_is_refused():
+    with pytest.raises(ValueError, match="pooler_act"):
+        VLBertConfig(**PRESETS["tiny"], pooler_act="gelu")
+
+
+def test_tanh_pooler_gives_signed_bounded_vectors(tiny_inputs):
+    model = vlbert.create_model("tiny", pooler_act="tanh").eval()
+    out = model(**tiny_inputs.kwargs())
+    for pooled in (out.pooled_text, out.pooled_visual):
+        assert (pooled.abs() < 1).all() and (pooled < 0).any() and (pooled > 0).any()
+
+
+def _location_spread(**options) -> float:
+    """How much moving the boxes moves the initialised model's region embedding, against changing
+    the features (positive features, as pooled detector features or pixel crops are)."""
+    torch.manual_seed(0)
+    emb = vlbert.create_model("tiny", **options).v_embeddings.eval()
+    features = torch.rand(8, 6, emb.image_embeddings.in_features)  # [B, R, Df]
+    boxes = torch.rand(8, 6, 5)  # [B, R, 5]
+    moved = emb(features, boxes.flip(0)) - emb(features, boxes)  # same features, other boxes
+    changed = emb(features.flip(0), boxes) - emb(features, boxes)  # same boxes, other features
+    return (moved.norm() / changed.norm()).item()
+
+
+def test_location_norm_makes_the_box_weigh_like_the_feature():
+    # the quickstart's 363-d crops: measured 0.13 (one LayerNorm over both) against 1.21 (apart)
+    joint = _location_spread(v_feature_size=363)
+    apart = _location_spread(v_feature_size=363, v_location_norm=True)
+    assert joint < 0.25  # the original: a 5-d box drowned by a wide feature under one LayerNorm
+    assert apart > 0.8 and apart > 5 * joint
+
+
+def test_feature_norm_standardises_each_region_input():
+    config = VLBertConfig(**PRESETS["tiny"], v_feature_norm=True)
+    torch.manual_seed(0)
+    emb = RegionEmbeddings(config).eval()
+    features, boxes = torch.rand(2, 4, config.v_feature_size), torch.rand(2, 4, 5)
+    # shifting and scaling a region's feature vector leaves its embedding unchanged
+    assert torch.allclose(emb(3 * features + 1, boxes), emb(features, boxes), atol=1e-5)
+    plain = RegionEmbeddings(VLBertConfig(**PRESETS["tiny"])).eval()
+    assert not torch.allclose(plain(3 * features + 1, boxes), plain(features, boxes), atol=1e-3)
+
+
+def test_every_parameter_gets_a_gradient_with_all_options(tiny_inputs):
+    model = vlbert.create_model("tiny", task="pretraining", pooler_act="tanh", v_location_norm=True,
+                                v_feature_norm=True, fusion_method="sum").train()
+    masked = torch.zeros(3, 5, dtype=torch.bool)
+    masked[:, 1] = True
+    assert _pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
+
+
+def test_options_survive_save_and_load(tmp_path, tiny_inputs):
+    model = vlbert.create_model("tiny", task="vqa", pooler_act="tanh", v_location_norm=True, v_feature_norm=True).eval()
+    model.save_pretrained(tmp_path)
+    loaded = vlbert.create_model(str(tmp_path), task="vqa").eval()
+    assert loaded.config.v_location_norm and loaded.config.v_feature_norm and loaded.config.pooler_act == "tanh"
+    with torch.no_grad():
+        assert torch.equal(model(**tiny_inputs.kwargs()).logits, loaded(**tiny_inputs.kwargs()).logits)
