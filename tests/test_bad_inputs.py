@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.shard_factory import Sample, good_sample, image_bytes, make_meta, truncate_file, write_shards
+from tests.shard_factory import Sample, good_sample, image_bytes, make_meta, make_regions, truncate_file, write_shards
 from vlbert.data.images import ImageConfig, build_image_transform, decode_image
 from vlbert.data.loading import DataConfig, make_dataset, make_loader
 from vlbert.data.stats import SampleError, ShardReadError
@@ -29,7 +29,7 @@ def _run(source, tokenizer, task="pretrain", num_workers=0, answer_vocab=None, *
     """Every row's (key, text) and the epoch's stats; the summary lines reported."""
     lines: list[str] = []
     dataset = make_dataset(source, task, tokenizer, DataConfig(**config), answer_vocab=answer_vocab)
-    loader = make_loader(dataset, tokenizer, 3, num_workers=num_workers, report=lines.append)
+    loader = make_loader(dataset, tokenizer, 3, num_workers=num_workers, report=lambda r: lines.append(r.line()))
     rows = [(k, t) for b in loader for k, t in zip(b.keys, b.texts)]
     assert len(lines) == 1 and "\n" not in lines[0]
     return rows, loader.stats, lines[0]
@@ -91,12 +91,20 @@ def test_bad_json(tmp_path, tokenizer):
     _expect_skipped(_with_bad(tmp_path, bad), tokenizer, "badjson", "bad_json", **PIXELS)
 
 
+@pytest.mark.parametrize("array", ["features", "class_probs"])
+def test_non_finite_region_features(tmp_path, tokenizer, array):
+    regions = make_regions(3, seed=99)
+    getattr(regions, array)[1, 2] = np.nan  # NaN class_probs would make the masked-region loss NaN
+    _expect_skipped(_with_bad(tmp_path, _bad("nan", regions=regions)), tokenizer, "nan", "bad_features")
+
+
 def test_empty_captions_are_dropped_and_counted(tmp_path, tokenizer):
     partly = Sample("partly", make_meta("partly", ["", "a real caption"]), image=_noise_png())
     empty = Sample("empty", make_meta("empty", ["   "]), image=_noise_png())
     shard_set = write_shards(tmp_path / "shards", [[good_sample(0), partly, empty, good_sample(1)]])
-    rows, stats, _ = _run(shard_set.directory, tokenizer, **PIXELS)
+    rows, stats, line = _run(shard_set.directory, tokenizer, **PIXELS)
     assert stats.skipped == {"empty_text": 2, "no_text": 1}
+    assert line == "epoch 0: skipped 1 of 4 samples: no_text 1; dropped 2 texts: empty_text 2"
     assert ("partly", "a real caption") in rows and "empty" not in {k for k, _ in rows}
     with pytest.raises(ShardReadError, match="partly"):
         _run(shard_set.directory, tokenizer, on_error="raise", **PIXELS)
@@ -147,7 +155,8 @@ def test_truncated_tar(tmp_path, tokenizer, where):
     # s0000 and s0001 are whole; s0002 may be cut and is dropped; s0003, s0004 are lost.
     assert stats.skipped == {"truncated_tar": 1, "incomplete_sample": 1, "missing_samples": 2}, stats.skipped
     assert {k for k, _ in rows} == {"s0000", "s0001"} | {f"s{10 + i:04d}" for i in range(5)}
-    assert "truncated_tar 1" in line
+    assert line == ("epoch 0: skipped 3 of 10 samples: incomplete_sample 1, missing_samples 2; "
+                    "broken shards: truncated_tar 1")
     with pytest.raises(ShardReadError) as raised:
         _run(shard_set.directory, tokenizer, on_error="raise")
     assert raised.value.reason == "truncated_tar" and raised.value.key == "s0002"
@@ -227,7 +236,7 @@ def test_skipped_samples_never_shift_labels(tmp_path, tokenizer):
         lines: list[str] = []
         config = DataConfig(inputs="pixels", image=ImageConfig(size=8), shuffle_buffer=5)
         dataset = make_dataset(shard_set.directory, "vqa", tokenizer, config, answer_vocab=vocab)
-        loader = make_loader(dataset, tokenizer, 4, num_workers=workers, report=lines.append)
+        loader = make_loader(dataset, tokenizer, 4, num_workers=workers, report=lambda r: lines.append(r.line()))
         seen = set()
         for batch in loader:
             for row, question_id in enumerate(batch.question_ids):

@@ -1,9 +1,13 @@
-"""``vlbert evaluate --model DIR --task TASK``: the task's metrics on a split of a shard directory."""
+"""``vlbert evaluate --model DIR --task TASK``: the task's metrics on a split of a shard directory.
+
+The metrics JSON (stdout and ``--out``) has a ``data`` entry: the samples of the split, how many
+were skipped and why; the same is said in one line on stderr."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -26,8 +30,9 @@ def run(args: argparse.Namespace) -> int:
     from vlbert.runconfig import load_run_config
 
     cfg = load_run_config(args.config, args.overrides, task=TASKS[args.task])
-    metrics = evaluate_model_dir(cfg, args.model, args.data, args.split)
-    text = json.dumps(metrics, indent=1)
+    result = evaluate_model_dir(cfg, args.model, args.data, args.split)
+    print(result.data.skip_line(f"evaluation of split {args.split}"), file=sys.stderr, flush=True)
+    text = json.dumps({**result.metrics, "data": result.data.as_dict()}, indent=1)
     print(text)
     if args.out:
         Path(args.out).write_text(text)

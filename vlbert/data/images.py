@@ -112,7 +112,8 @@ class Regions:
 
 def load_regions(npz: bytes, width: int, height: int, max_regions: int | None = None) -> Regions:
     """The ``npz`` member -> `Regions` (the first ``max_regions``). Raises `SampleError`
-    ``bad_features`` for unreadable arrays, inconsistent shapes, no regions or non-finite values."""
+    ``bad_features`` for unreadable arrays, inconsistent shapes, no regions or non-finite values
+    (features, boxes or class probabilities)."""
     try:
         arrays = RegionFeatures.from_npz_bytes(npz)
     except (DataError, OSError, ValueError, KeyError) as error:
@@ -126,4 +127,6 @@ def load_regions(npz: bytes, width: int, height: int, max_regions: int | None = 
     probs = None if arrays.class_probs is None else torch.from_numpy(arrays.class_probs[:count].copy())  # [N, C]
     if not (torch.isfinite(features).all() and torch.isfinite(boxes).all()):
         raise SampleError("bad_features", "non-finite features or boxes")
+    if probs is not None and not torch.isfinite(probs).all():  # masked region targets
+        raise SampleError("bad_features", "non-finite class_probs")
     return Regions(features, boxes, probs)

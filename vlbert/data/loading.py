@@ -11,13 +11,15 @@ Images are decoded after the shuffle buffer (the buffer holds encoded bytes) and
 skip (skipped items are never decoded). Every stream is deterministic given (seed, epoch, rank,
 worker), so a run resumed from a `StreamPosition` sees exactly the remaining examples, in order.
 Counts of skipped input travel with the examples to the main process (`Batch.stats`), where
-`EpochLoader` prints them as one line at the end of the epoch.
+`EpochLoader` hands them to its ``report`` at the end of the epoch (or when the reader stops
+part-way); the default, `report_skips`, prints one line on stderr for an epoch that skipped anything.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Sequence
 
@@ -206,11 +208,36 @@ def make_dataset(
     return ShardDataset(resolve_shards(source, config.split), task, tokenizer, config, answer_vocab, epoch, start)
 
 
+@dataclass
+class EpochReport:
+    """What an `EpochLoader` read of one epoch: all of it, or what was read before its reader
+    stopped (``finished`` False, e.g. training reached ``max_steps`` part-way through the epoch)."""
+
+    epoch: int
+    stats: DataStats
+    finished: bool = True
+
+    def line(self) -> str:
+        """E.g. ``epoch 0: skipped 1 of 64 samples: bad_json 1`` (``epoch 1 (so far): ...``)."""
+        return self.stats.skip_line(f"epoch {self.epoch}" + ("" if self.finished else " (so far)"))
+
+
+def report_skips(report: EpochReport, prefix: str = "") -> None:
+    """The default report: one line on stderr for an epoch that skipped anything, whatever the
+    logging setup; every epoch's full counts at INFO."""
+    logger.info("%s%s", prefix, report.stats.summary(report.epoch))
+    if report.stats.num_skipped:
+        print(prefix + report.line(), file=sys.stderr, flush=True)
+
+
+Report = Callable[[EpochReport], None]
+
+
 class EpochLoader:
     """A DataLoader over one epoch that adds up the workers' `DataStats` and the stream position,
-    and reports the stats as one line when the epoch ends."""
+    and hands the stats to ``report`` when the epoch ends or its reader stops part-way."""
 
-    def __init__(self, dataset: ShardDataset, loader: DataLoader, report: Callable[[str], None] | None = print) -> None:
+    def __init__(self, dataset: ShardDataset, loader: DataLoader, report: Report | None = report_skips) -> None:
         self.dataset, self.loader, self.report = dataset, loader, report
         self.stats = DataStats()
         start = dataset.start if isinstance(dataset.start, StreamPosition) else None
@@ -219,13 +246,16 @@ class EpochLoader:
             self.position.offsets[0] = dataset.start
 
     def __iter__(self) -> Iterator[Batch]:
-        self.stats = DataStats()
-        for batch in self.loader:
-            self.stats.add(batch.stats)
-            self.position.update(batch)
-            yield batch
-        if self.report is not None:
-            self.report(self.stats.summary(self.dataset.epoch))
+        self.stats, finished = DataStats(), False
+        try:
+            for batch in self.loader:
+                self.stats.add(batch.stats)
+                self.position.update(batch)
+                yield batch
+            finished = True
+        finally:  # also when the reader stops early (the generator is closed)
+            if self.report is not None and (finished or not self.stats.is_empty()):
+                self.report(EpochReport(self.dataset.epoch, self.stats, finished))
 
 
 def make_loader(
@@ -236,7 +266,7 @@ def make_loader(
     num_workers: int = 0,
     drop_last: bool = False,
     pin_memory: bool = False,
-    report: Callable[[str], None] | None = print,
+    report: Report | None = report_skips,
 ) -> EpochLoader:
     """Batches of ``dataset`` (every batch from one worker). ``collate`` draws its masking seed
     from (collate.seed, dataset epoch, batch content)."""
@@ -259,7 +289,7 @@ def batch_factory(
     collate: CollateConfig | None = None,
     answer_vocab: AnswerVocab | None = None,
     num_workers: int = 0,
-    report: Callable[[str], None] | None = print,
+    report: Report | None = report_skips,
 ) -> Callable[[int, int], Iterator[Batch]]:
     """``make_batches(epoch, skip)`` for the trainer: the epoch's batches after the first ``skip``
     (see `StreamPosition.after_batches`)."""

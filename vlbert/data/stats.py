@@ -21,6 +21,8 @@ bad_tar              tar shards that cannot be opened or read for another reason
 incomplete_sample    samples cut off by a truncated shard
 missing_samples      samples a shard's manifest count promises but the shard does not hold
 ==================== ========================================================================
+
+`DataStats.skip_line` says it in one line for the user, counting samples, texts and shards apart.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from vlbert.data.schema import DataError
 
 OnError = Literal["skip", "raise"]
 ON_ERROR: tuple[str, ...] = ("skip", "raise")
+TEXT_REASONS = frozenset({"empty_text", "long_text"})  # counted in texts; the sample may stay
+SHARD_REASONS = frozenset({"truncated_tar", "bad_tar"})  # counted in shards; their samples are counted apart
 
 
 class ShardReadError(DataError):
@@ -69,6 +73,16 @@ class DataStats:
     def num_skipped(self) -> int:
         return sum(self.skipped.values())
 
+    @property
+    def skipped_samples(self) -> int:
+        """Samples skipped whole (every reason but the text and shard ones)."""
+        return sum(n for r, n in self.skipped.items() if r not in TEXT_REASONS | SHARD_REASONS)
+
+    @property
+    def total_samples(self) -> int:
+        """Samples read, and those the manifest promised but that could not be read."""
+        return self.samples + self.skipped.get("missing_samples", 0)
+
     def is_empty(self) -> bool:
         return self.samples == 0 and self.examples == 0 and self.truncated_texts == 0 and not self.skipped
 
@@ -81,6 +95,30 @@ class DataStats:
             f"{head}: {self.samples} samples, {self.examples} examples, {skipped}, "
             f"{self.truncated_texts} texts truncated"
         )
+
+    def skip_line(self, label: str) -> str:
+        """One line for the user, e.g. ``epoch 0: skipped 1 of 64 samples: bad_json 1``; dropped
+        texts, broken shards and truncated texts follow when there are any, each after a ``;``."""
+        samples = {r: n for r, n in self.skipped.items() if r not in TEXT_REASONS | SHARD_REASONS}
+        texts = {r: n for r, n in self.skipped.items() if r in TEXT_REASONS}
+        shards = {r: n for r, n in self.skipped.items() if r in SHARD_REASONS}
+        line = f"{label}: skipped {self.skipped_samples} of {self.total_samples} samples" + _listing(samples)
+        if texts:
+            line += f"; dropped {sum(texts.values())} texts" + _listing(texts)
+        if shards:
+            line += "; broken shards" + _listing(shards)
+        if self.truncated_texts:
+            line += f"; {self.truncated_texts} texts truncated"
+        return line
+
+    def as_dict(self) -> dict[str, object]:
+        """For a metrics file: samples, skipped samples, every reason's count, truncated texts."""
+        return {"samples": self.total_samples, "skipped_samples": self.skipped_samples,
+                "skipped_reasons": dict(sorted(self.skipped.items())), "truncated_texts": self.truncated_texts}
+
+
+def _listing(counts: dict[str, int]) -> str:
+    return (": " + ", ".join(f"{r} {n}" for r, n in sorted(counts.items()))) if counts else ""
 
 
 class ErrorPolicy:

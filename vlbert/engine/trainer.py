@@ -195,9 +195,10 @@ class Trainer:
     def _batches(self, make_batches: BatchFactory) -> Iterator[Any]:
         """Batches forever, epoch after epoch, from the saved position."""
         while True:
-            for batch in make_batches(self.state.epoch, self.state.batches_in_epoch):
-                self.state.batches_in_epoch += 1
-                yield batch
+            with contextlib.closing(_Closable(make_batches(self.state.epoch, self.state.batches_in_epoch))) as epoch:
+                for batch in epoch:
+                    self.state.batches_in_epoch += 1
+                    yield batch
             if self.state.batches_in_epoch == 0:
                 raise ValueError("the training data yielded no batch")
             self.state.epoch += 1
@@ -224,6 +225,7 @@ class Trainer:
                     self.save()
         finally:
             progress.close()
+            batches.close()  # the epoch's reader reports what it read so far (see `EpochLoader`)
         return self.state
 
     def _log(self, logs: dict[str, float]) -> None:
@@ -270,6 +272,21 @@ class Trainer:
     def _write_metrics(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "metrics.json").write_text(json.dumps(self.state.history, indent=1))
+
+
+class _Closable:
+    """An iterator with ``close()``: the iterator's own, or none to call."""
+
+    def __init__(self, iterable: Any) -> None:
+        self.iterator = iter(iterable)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self.iterator
+
+    def close(self) -> None:
+        close = getattr(self.iterator, "close", None)
+        if close is not None:
+            close()
 
 
 class _Progress:

@@ -11,7 +11,7 @@ import vlbert
 from vlbert.data.tokenize import load_tokenizer
 from vlbert.data.vqa import AnswerVocab
 from vlbert.run.setup import ANSWERS_FILE, RunParts
-from vlbert.run.training import evaluate_parts
+from vlbert.run.training import SplitEvaluation, evaluate_split
 from vlbert.runconfig import ConfigError, RunConfig
 from vlbert.weights.checkpoint import resolve_directory
 
@@ -35,7 +35,8 @@ def load_parts(model_dir: str | Path, task: str, device: str | None = None) -> R
     return RunParts(model, load_tokenizer(directory), answers)
 
 
-def evaluate_model_dir(cfg: RunConfig, model_dir: str | Path, data_root: str, split: str | None) -> dict[str, float]:
+def evaluate_model_dir(cfg: RunConfig, model_dir: str | Path, data_root: str, split: str | None) -> SplitEvaluation:
+    """The task's metrics on `split` of `data_root`, and what the loader read and skipped."""
     parts = load_parts(model_dir, cfg.task, cfg.device)
     cfg = replace(cfg, data=replace(cfg.data, root=data_root))
-    return evaluate_parts(cfg, parts, split)
+    return evaluate_split(cfg, parts, split)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -18,9 +20,10 @@ import yaml
 from torch import nn
 
 from vlbert.data.batch import Batch
-from vlbert.data.loading import batch_factory, make_dataset, make_loader
+from vlbert.data.loading import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
 from vlbert.data.records import resolve_shards
 from vlbert.data.schema import DataError
+from vlbert.data.stats import DataStats
 from vlbert.engine import distributed
 from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.trainer import Trainer
@@ -54,31 +57,53 @@ def _maybe_blank(batches: Iterable[Batch], blank: bool) -> Iterable[Batch]:
     return (blank_images(b) for b in batches) if blank else batches
 
 
-def eval_batches(cfg: RunConfig, parts: RunParts, split: str | None) -> Iterable[Batch]:
-    """The evaluation batches of `split` in shard order, no masking but pre-training's."""
+def eval_loader(cfg: RunConfig, parts: RunParts, split: str | None) -> EpochLoader:
+    """The evaluation loader of `split` in shard order, no masking but pre-training's; it counts
+    what it skips in `EpochLoader.stats` and reports nothing itself."""
     dataset = make_dataset(cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer,
                            data_config(cfg, parts.model, split, train=False), parts.answers)
-    loader = make_loader(dataset, parts.tokenizer, cfg.data.eval_batch_size,
-                         collate_config(cfg, parts.model, train=False), report=None)
-    return _maybe_blank(loader, cfg.data.blank_images)
+    return make_loader(dataset, parts.tokenizer, cfg.data.eval_batch_size,
+                       collate_config(cfg, parts.model, train=False), report=None)
 
 
-def evaluate_parts(cfg: RunConfig, parts: RunParts, split: str | None) -> dict[str, float]:
-    """The task's metrics on `split`."""
-    batches, model, limit = eval_batches(cfg, parts, split), parts.model, cfg.eval.limit
+def eval_batches(cfg: RunConfig, parts: RunParts, split: str | None) -> Iterable[Batch]:
+    """The evaluation batches of `split` (see `eval_loader`)."""
+    return _maybe_blank(eval_loader(cfg, parts, split), cfg.data.blank_images)
+
+
+@dataclass
+class SplitEvaluation:
+    metrics: dict[str, float]  # the task's metrics
+    data: DataStats  # what was read, and what was skipped and why
+
+
+def evaluate_split(cfg: RunConfig, parts: RunParts, split: str | None) -> SplitEvaluation:
+    """The task's metrics on `split`, and what the loader read and skipped."""
+    loader, model, limit = eval_loader(cfg, parts, split), parts.model, cfg.eval.limit
+    batches = _maybe_blank(loader, cfg.data.blank_images)
     was_training = model.training
     model.eval()
     try:
         if cfg.task == "vqa":
-            return evaluate_vqa(model, batches, parts.answers, limit)
-        if cfg.task == "retrieval":
-            return evaluate_retrieval(model, batches, cfg.eval.retrieval_mode, cfg.eval.k, limit)
-        if cfg.task == "captioning":
-            return evaluate_captioning(model, batches, parts.tokenizer, cfg.eval.num_beams,
-                                       cfg.eval.max_caption_length, limit)
-        return evaluate_pretraining(model, batches, limit)
+            metrics = evaluate_vqa(model, batches, parts.answers, limit)
+        elif cfg.task == "retrieval":
+            metrics = evaluate_retrieval(model, batches, cfg.eval.retrieval_mode, cfg.eval.k, limit)
+        elif cfg.task == "captioning":
+            metrics = evaluate_captioning(model, batches, parts.tokenizer, cfg.eval.num_beams,
+                                          cfg.eval.max_caption_length, limit)
+        else:
+            metrics = evaluate_pretraining(model, batches, limit)
     finally:
         model.train(was_training)
+    return SplitEvaluation(metrics, loader.stats)
+
+
+def evaluate_parts(cfg: RunConfig, parts: RunParts, split: str | None) -> dict[str, float]:
+    """The task's metrics on `split`; samples the loader skipped are said in one line on stderr."""
+    result = evaluate_split(cfg, parts, split)
+    if result.data.num_skipped:
+        print(result.data.skip_line(f"evaluation of split {split}"), file=sys.stderr, flush=True)
+    return result.metrics
 
 
 def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
@@ -126,7 +151,7 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
         cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer, cfg.data.batch_size,
         data_config(cfg, parts.model, cfg.data.train_split, train=True),
         collate_config(cfg, parts.model, train=True), parts.answers, cfg.data.num_workers,
-        report=logger.info,
+        report=partial(report_skips, prefix=f"rank {dist.rank}: " if dist.enabled else ""),
     )
 
     def make_batches(epoch: int, skip: int) -> Iterable[Batch]:
