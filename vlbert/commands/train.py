@@ -15,6 +15,9 @@ FINETUNE_TASKS = {"vqa": "vqa", "retrieval": "retrieval", "caption": "captioning
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML run configuration (e.g. configs/vqa_vqav2.yaml)")
     parser.add_argument("--no-resume", action="store_true", help="start over even if out_dir has checkpoints")
+    parser.add_argument("--override-resume", action="store_true",
+                        help="resume even though settings that change the result differ from out_dir/config.yaml, "
+                             "with the new values")  # fmt: skip
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.max_steps=100 data.root=DIR")
 
 
@@ -32,7 +35,7 @@ def _run(args: argparse.Namespace, task: str) -> int:
     from vlbert.runconfig import load_run_config
 
     cfg = load_run_config(args.config, args.overrides, task=task)
-    result = run_training(cfg, resume=not args.no_resume)
+    result = run_training(cfg, resume=not args.no_resume, override_resume=args.override_resume)
     print(f"trained {result.steps} steps; model in {result.model_dir}")
     if result.metrics:
         print(json.dumps(result.metrics, indent=1))

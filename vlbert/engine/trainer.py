@@ -24,7 +24,7 @@ from torch import nn
 
 from vlbert.engine import distributed
 from vlbert.engine.checkpoint import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
-from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler
+from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler, param_groups
 from vlbert.losses import LossOutput
 
 logger = logging.getLogger(__name__)
@@ -135,6 +135,7 @@ class Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         self.state = TrainState(**saved["train_state"])
+        self._use_configured_optim()
         per_rank = saved.get("rng_per_rank") or [saved["rng"]]
         if len(per_rank) != self.dist.world_size:
             logger.warning("checkpoint written by %d processes, resumed by %d: random streams differ from an "
@@ -142,6 +143,19 @@ class Trainer:
         set_rng_state(per_rank[self.dist.rank % len(per_rank)])
         logger.info("resumed from %s at step %d", path, self.state.step)
         return True
+
+    def _use_configured_optim(self) -> None:
+        """After loading a checkpoint: this run's learning rates, weight decay and betas (those of
+        the checkpoint unless a change was accepted with --override-resume), and the learning rate
+        at the checkpoint's step recomputed with this run's schedule (the same value when nothing
+        changed; loading alone would keep the checkpoint's settings whatever the config says)."""
+        fresh = param_groups(self.model, self.cfg.optim)
+        groups, scheduler = self.optimizer.param_groups, self.scheduler
+        scheduler.base_lrs = [group["lr"] for group in fresh]
+        for group, new, base, factor in zip(groups, fresh, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
+            group.update(initial_lr=base, lr=base * factor(scheduler.last_epoch), weight_decay=new["weight_decay"],
+                         betas=self.cfg.optim.betas)  # fmt: skip
+        scheduler._last_lr = [group["lr"] for group in groups]
 
     def save(self) -> Path | None:
         """Write a checkpoint (rank 0; the other ranks hand over their random states and wait)."""

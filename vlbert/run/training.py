@@ -16,7 +16,6 @@ from functools import partial
 from pathlib import Path
 
 import torch
-import yaml
 from torch import nn
 
 from vlbert.data.batch import Batch
@@ -29,6 +28,7 @@ from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.trainer import Trainer
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
+from vlbert.run.resume import check_resume, record_config, say_differences
 from vlbert.run.setup import DATA_TASKS, RunParts, build_parts, collate_config, data_config, save_model_dir
 from vlbert.runconfig import ConfigError, RunConfig
 
@@ -131,8 +131,9 @@ def _build_parts_once(cfg: RunConfig, out_dir: Path, dist: distributed.DistInfo)
     return build_parts(cfg, out_dir)
 
 
-def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
-    """Train `cfg.task` on `cfg.data.root`; resumes from `out_dir`'s checkpoints when present."""
+def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = False) -> RunResult:
+    """Train `cfg.task` on `cfg.data.root`; resumes from `out_dir`'s checkpoints when present, with
+    the settings saved in `out_dir/config.yaml` (`override_resume`: with this `cfg`'s; see `vlbert.run.resume`)."""
     if cfg.task not in OBJECTIVES:
         raise ConfigError(f"task must be one of {', '.join(OBJECTIVES)}, got {cfg.task!r}")
     if cfg.data.root is None:
@@ -143,8 +144,11 @@ def run_training(cfg: RunConfig, resume: bool = True) -> RunResult:
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     dist = distributed.init_distributed(_device(cfg))
+    check = check_resume(cfg, override_resume) if resume else None
+    distributed.barrier()  # every process has read the saved config before rank 0 writes it
     if dist.is_main:
-        (out_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        say_differences(check)
+        record_config(cfg, check)
     torch.manual_seed(cfg.train.seed)
     parts = _build_parts_once(cfg, out_dir, dist)
     factory = batch_factory(
