@@ -55,12 +55,21 @@ def _coattention(sd, p, v, vmask, t, tmask, heads):
     return _ffn(sd, f"{p}.v_intermediate", f"{p}.v_output", v), _ffn(sd, f"{p}.t_intermediate", f"{p}.t_output", t)
 
 
-def original_forward(sd, cfg, ids, tmask, feats, locs, vmask):
-    """ids/tmask [B, L]; feats [B, R, Df] and locs [B, R, 5] with the IMG token already first;
-    returns (mlm logits, region logits, alignment logits with the original's class 0 = aligned)."""
+def original_backbone(sd, cfg, ids, tmask, feats, locs, vmask, task_ids=None):
+    """The original `BertModel`: ids/tmask [B, L]; feats [B, R, Df] and locs [B, R, 5] with the IMG
+    token already first; task_ids [B] (models trained with `--task_specific_tokens`) or None.
+    Returns (text states [B, L (+1), Dt], visual states [B, R, Dv], fused pooled vector [B, Dbi])."""
     pos = torch.arange(ids.shape[1])
     t = sd["bert.embeddings.word_embeddings.weight"][ids] + sd["bert.embeddings.position_embeddings.weight"][pos]
-    t = _ln(sd, "bert.embeddings.LayerNorm", t + sd["bert.embeddings.token_type_embeddings.weight"][0])
+    t = t + sd["bert.embeddings.token_type_embeddings.weight"][0]
+    if task_ids is not None:
+        # BertEmbeddings.forward: the task embedding goes in after the first token's summed
+        # word + position + type embedding, before the LayerNorm; BertModel.forward extends the
+        # text mask with a 1 at the front.
+        task = sd["bert.embeddings.task_embeddings.weight"][task_ids][:, None]
+        t = torch.cat([t[:, :1], task, t[:, 1:]], dim=1)
+        tmask = torch.cat([torch.ones_like(tmask[:, :1]), tmask], dim=1)
+    t = _ln(sd, "bert.embeddings.LayerNorm", t)
     v = _lin(sd, "bert.v_embeddings.image_embeddings", feats) + _lin(sd, "bert.v_embeddings.image_location_embeddings", locs)
     v = _ln(sd, "bert.v_embeddings.LayerNorm", v)
     t_start = v_start = 0
@@ -76,7 +85,21 @@ def original_forward(sd, cfg, ids, tmask, feats, locs, vmask):
     for i in range(t_start, cfg["num_hidden_layers"]):
         t = _layer(sd, f"bert.encoder.layer.{i}", t, tmask, cfg["num_attention_heads"])
     pooled = F.relu(_lin(sd, "bert.t_pooler.dense", t[:, 0])) * F.relu(_lin(sd, "bert.v_pooler.dense", v[:, 0]))
+    return t, v, pooled
+
+
+def original_forward(sd, cfg, ids, tmask, feats, locs, vmask, task_ids=None):
+    """`BertForMultiModalPreTraining` (arguments as `original_backbone`); returns (mlm logits
+    [B, L (+1), V], region logits, alignment logits with the original's class 0 = aligned)."""
+    t, v, pooled = original_backbone(sd, cfg, ids, tmask, feats, locs, vmask, task_ids)
     h = _ln(sd, "cls.predictions.transform.LayerNorm", F.gelu(_lin(sd, "cls.predictions.transform.dense", t)))
     mlm = h @ sd["cls.predictions.decoder.weight"].t() + sd["cls.predictions.bias"]
     hv = _ln(sd, "cls.imagePredictions.transform.LayerNorm", F.gelu(_lin(sd, "cls.imagePredictions.transform.dense", v)))
     return mlm, _lin(sd, "cls.imagePredictions.decoder", hv), _lin(sd, "cls.bi_seq_relationship", pooled)
+
+
+def original_vqa_logits(sd, cfg, ids, tmask, feats, locs, vmask, task_ids=None):
+    """`VILBertForVLTasks`'s `vil_prediction` (12-in-1's VQA head, a SimpleClassifier), in eval mode."""
+    _, _, pooled = original_backbone(sd, cfg, ids, tmask, feats, locs, vmask, task_ids)
+    h = F.gelu(_lin(sd, "vil_prediction.logit_fc.0", pooled))
+    return _lin(sd, "vil_prediction.logit_fc.3", _ln(sd, "vil_prediction.logit_fc.2", h))

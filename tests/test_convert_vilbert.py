@@ -148,3 +148,195 @@ def test_convert_checkpoint_tool_writes_a_loadable_model(tmp_path):
     # the same checkpoint as a VQA model: the backbone converts, the new head is reported
     convert_checkpoint(ckpt, tmp_path / "as_vqa", config_json=config, task="vqa")
     assert (tmp_path / "as_vqa" / "model.safetensors").is_file()
+
+
+# ---- 12-in-1 task tokens (#14) ----------------------------------------------------------------
+
+NUM_ANSWERS = 7
+
+
+def _twelve_in_one_state(seed=0):
+    """A tiny 12-in-1 checkpoint: the original layout plus `task_embeddings` (20 rows, as the
+    original's `nn.Embedding(20, hidden)`), the VQA head `vil_prediction` and heads vlbert drops."""
+    original = _random_original_state(seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    bi, hidden = TINY["bi_hidden_size"], TINY["hidden_size"]
+    shapes = {
+        "bert.embeddings.task_embeddings.weight": (20, hidden),
+        "vil_prediction.logit_fc.0.weight": (2 * bi, bi), "vil_prediction.logit_fc.0.bias": (2 * bi,),
+        "vil_prediction.logit_fc.2.weight": (2 * bi,), "vil_prediction.logit_fc.2.bias": (2 * bi,),
+        "vil_prediction.logit_fc.3.weight": (NUM_ANSWERS, 2 * bi), "vil_prediction.logit_fc.3.bias": (NUM_ANSWERS,),
+        "vil_logit.weight": (1, bi), "vil_logit.bias": (1,),
+        "vil_prediction_gqa.logit_fc.3.weight": (5, 2 * bi), "vil_prediction_gqa.logit_fc.3.bias": (5,),
+    }
+    for key, shape in shapes.items():
+        original[key] = torch.randn(shape, generator=g) * 0.2
+    for key in original:  # LayerNorm gains near 1, so that the input (and the task token) shows in the output
+        if re.search(r"(LayerNorm\d?|logit_fc\.2)\.weight$", key):
+            original[key] = original[key] + 1.0
+    return original
+
+
+def _save_twelve_in_one(tmp_path, seed=0):
+    import json
+
+    original = _twelve_in_one_state(seed)
+    ckpt, config = tmp_path / "multi_task_model.bin", tmp_path / "bert_base_6layer_6conect.json"
+    torch.save(original, ckpt)
+    # as the released config file: no task_specific_tokens key (the original sets it from a flag)
+    config.write_text(json.dumps(dict(TINY, pooling_method="mul", bi_intermediate_size=24, bi_attention_type=1,
+                                      v_initializer_range=0.02)))
+    return original, ckpt, config
+
+
+def test_twelve_in_one_vqa_with_task_tokens_matches_the_original(tmp_path):
+    from tests.original_reference import original_vqa_logits
+
+    original, ckpt, config = _save_twelve_in_one(tmp_path)
+    report = convert_checkpoint(ckpt, tmp_path / "vqa", config_json=config, task="vqa")
+    model = vlbert.create_model(str(tmp_path / "vqa"), task="vqa").eval()
+    ids, tmask, feats, boxes, rmask = _inputs()
+    of, ol, om = _original_visual_inputs(feats, boxes, rmask)
+    inputs = dict(attention_mask=tmask, region_features=feats, region_boxes=boxes, region_mask=rmask)
+    with torch.no_grad():
+        vqa = original_vqa_logits(original, TINY, ids, tmask, of, ol, om, task_ids=torch.tensor([1, 1, 1]))
+        mixed = original_vqa_logits(original, TINY, ids, tmask, of, ol, om, task_ids=torch.tensor([1, 8, 15]))
+        no_token = original_vqa_logits(original, TINY, ids, tmask, of, ol, om)
+        default = model(ids, **inputs).logits  # default_task_id = 1 (VQA, TASK1)
+    assert default.shape == (3, NUM_ANSWERS)
+    torch.testing.assert_close(default, vqa, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        as_int = model(ids, task_ids=1, **inputs).logits
+        per_row = model(ids, task_ids=torch.tensor([1, 8, 15]), **inputs).logits
+    assert report.task_specific_tokens and report.default_task_id == 1
+    assert "bert.embeddings.task_embeddings.weight" not in report.dropped
+    cfg = model.config
+    assert (cfg.task_specific_tokens, cfg.num_task_embeddings, cfg.default_task_id) == (True, 20, 1)
+    torch.testing.assert_close(model.vlbert.embeddings.task_embeddings.weight,
+                               original["bert.embeddings.task_embeddings.weight"])
+    torch.testing.assert_close(as_int, vqa, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(per_row, mixed, atol=1e-5, rtol=1e-5)
+    # the token matters: without it (the old conversion) or with another task's, the logits move
+    assert (no_token - vqa).abs().max() > 0.1
+    assert (mixed[1:] - vqa[1:]).abs().max() > 0.1
+
+
+def test_task_tokens_text_stream_and_pretraining_heads_match_the_original():
+    original = _twelve_in_one_state(seed=3)
+    report = original_to_vlbert(original)
+    model = vlbert.create_model("tiny", task="pretraining", task_specific_tokens=True, **TINY).eval()
+    result = model.load_state_dict(report.state_dict, strict=False)
+    assert [k for k in result.missing_keys if not k.startswith("itc_head.")] == []
+    ids, tmask, feats, boxes, rmask = _inputs()
+    of, ol, om = _original_visual_inputs(feats, boxes, rmask)
+    task_ids = torch.tensor([4, 12, 0])
+    with torch.no_grad():
+        mlm, region, align = original_forward(original, TINY, ids, tmask, of, ol, om, task_ids=task_ids)
+        out = model(ids, attention_mask=tmask, region_features=feats, region_boxes=boxes, region_mask=rmask,
+                    task_ids=task_ids)
+    # the text stream carries the task token at index 1 and the original's extended mask
+    assert out.backbone.text_hidden.shape[1] == ids.shape[1] + 1
+    assert out.backbone.text_mask.tolist() == torch.cat([torch.ones(3, 1, dtype=torch.bool), tmask], 1).tolist()
+    assert mlm.shape[1] == ids.shape[1] + 1
+    mlm_tokens = torch.cat([mlm[:, :1], mlm[:, 2:]], dim=1)  # the MLM head's logits line up with input_ids
+    assert out.mlm_logits.shape[1] == ids.shape[1]
+    torch.testing.assert_close(out.mlm_logits[tmask], mlm_tokens[tmask], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.region_logits[om], region[om], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out.itm_logits, align.flip(-1), atol=1e-5, rtol=1e-5)
+    # exported back, the task embedding keeps its original name
+    back = vlbert_to_original(model.state_dict(), TINY["v_hidden_size"], TINY["hidden_size"])
+    assert torch.equal(back["bert.embeddings.task_embeddings.weight"], original["bert.embeddings.task_embeddings.weight"])
+
+
+def test_task_ids_are_checked():
+    plain = vlbert.create_model("tiny", task="vqa", **TINY).eval()
+    tokens = vlbert.create_model("tiny", task="vqa", task_specific_tokens=True, **TINY).eval()
+    ids, tmask, feats, boxes, rmask = _inputs()
+    inputs = dict(attention_mask=tmask, region_features=feats, region_boxes=boxes, region_mask=rmask)
+    with pytest.raises(ValueError, match=r"task_ids given, but this model has no task tokens"):
+        plain(ids, task_ids=1, **inputs)
+    with pytest.raises(ValueError, match=r"this model has task tokens .* pass task_ids"):
+        tokens(ids, **inputs)
+    with pytest.raises(ValueError, match=r"task_ids must be in \[0, 20\), got \[1, 20, 3\]"):
+        tokens(ids, task_ids=torch.tensor([1, 20, 3]), **inputs)
+    with pytest.raises(ValueError, match="task_ids has 2 ids for a batch of 3"):
+        tokens(ids, task_ids=torch.tensor([1, 2]), **inputs)
+    with pytest.raises(ValueError, match=r"default_task_id must be in \[0, 20\), got 20"):
+        vlbert.create_config("tiny", task_specific_tokens=True, default_task_id=20)
+    # the option off leaves the text stream as it was: L positions, no task table
+    assert not hasattr(plain.vlbert.embeddings, "task_embeddings")
+    assert plain(ids, **inputs).backbone.text_hidden.shape[1] == ids.shape[1]
+
+
+def test_retrieval_conversion_takes_the_task_id_it_is_given(tmp_path):
+    _, ckpt, config = _save_twelve_in_one(tmp_path)
+    report = convert_checkpoint(ckpt, tmp_path / "ret", config_json=config, task="retrieval")
+    assert report.task_specific_tokens and report.default_task_id is None  # COCO (7) or Flickr30k (8)?
+    report = convert_checkpoint(ckpt, tmp_path / "ret8", config_json=config, task="retrieval", default_task_id=8)
+    assert vlbert.create_model(str(tmp_path / "ret8"), task="retrieval").config.default_task_id == 8
+
+
+# ---- nothing ignored or dropped without a word (#14) ------------------------------------------
+
+
+def test_original_config_keys_are_named_when_ignored_and_refused_when_they_change_the_model():
+    from vlbert.config import VLBertConfig
+
+    original = dict(TINY, pooling_method="mul", bi_intermediate_size=24, v_initializer_range=0.02, fast_mode=False,
+                    fixed_t_layer=2, visual_target=1, task_specific_tokens=True)
+    with pytest.warns(UserWarning) as caught:
+        config = VLBertConfig.from_original_dict(original)
+    message = str(caught[0].message)
+    assert message.startswith("original config keys ignored: pooling_method (never read by the original code")
+    for key in ("pooling_method", "bi_intermediate_size", "v_initializer_range", "fast_mode", "fixed_t_layer"):
+        assert f"{key} (" in message
+    assert "fast_mode (False is what vlbert computes)" in message
+    assert config.task_specific_tokens is True and config.region_objective == "regression"  # supported keys
+    refused = {
+        "fast_mode": True, "in_batch_pairs": True, "dynamic_attention": True, "with_coattention": False,
+        "model": "roberta", "visual_target": 2, "my_new_flag": 1,
+    }
+    for key, value in refused.items():
+        with pytest.raises(ValueError, match=rf"original config keys vlbert cannot honour: {key}={value!r} \("):
+            VLBertConfig.from_original_dict(dict(TINY, **{key: value}))
+
+
+def test_convert_checkpoint_names_every_dropped_tensor_and_ignored_key(tmp_path):
+    original, ckpt, config = _save_twelve_in_one(tmp_path)
+    report = convert_checkpoint(ckpt, tmp_path / "pt", config_json=config, task="pretraining")
+    # the VQA head has no place in a pre-training model: it is named, not silently left out
+    assert report.not_loaded == [f"vqa_head.logit_fc.{n}.{w}" for n in (0, 2, 3) for w in ("bias", "weight")]
+    assert sorted(report.dropped) == sorted(
+        [k for k in original if "q_dense" in k] + ["vil_logit.bias", "vil_logit.weight",
+                                                   "vil_prediction_gqa.logit_fc.3.bias",
+                                                   "vil_prediction_gqa.logit_fc.3.weight"])
+    assert list(report.ignored_config) == ["pooling_method", "bi_intermediate_size", "bi_attention_type",
+                                           "v_initializer_range"]
+    report = convert_checkpoint(ckpt, tmp_path / "vqa", config_json=config, task="vqa")
+    assert report.not_loaded == sorted(
+        ["mlm_head.bias", "mlm_head.decoder.bias", "mlm_head.decoder.weight",
+         "itm_head.classifier.weight", "itm_head.classifier.bias"]
+        + [f"mlm_head.transform.{m}.{w}" for m in ("dense", "LayerNorm") for w in ("weight", "bias")]
+        + [f"region_head.{m}.{w}" for m in ("dense", "LayerNorm", "decoder") for w in ("weight", "bias")])
+
+
+def test_convert_tool_prints_every_name_and_refuses_keys_that_change_the_model(tmp_path):
+    import json
+
+    _, ckpt, config = _save_twelve_in_one(tmp_path)
+    cmd = [sys.executable, "tools/convert_vilbert.py", str(ckpt), str(tmp_path / "out"), "--config", str(config),
+           "--task", "vqa"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "dropped 12 unused original tensors (q_dense and heads vlbert has no use for):" in lines
+    assert "  bert.encoder.c_layer.0.biOutput.q_dense1.weight" in lines and "  vil_logit.weight" in lines
+    assert "not in the vqa model, so not written: 15 converted tensors:" in lines
+    assert "  mlm_head.bias" in lines and "  region_head.decoder.weight" in lines
+    assert "ignored 4 original config keys (they do not change the outputs):" in lines
+    assert "  pooling_method: never read by the original code (fusion_method picks the pooling)" in lines
+    assert "task tokens on: the checkpoint has 12-in-1's task embedding; forward takes task_ids (default 1)" in lines
+    config.write_text(json.dumps(dict(TINY, fast_mode=True)))
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("convert_vilbert: original config keys vlbert cannot honour: fast_mode=True (")

@@ -3,9 +3,13 @@
 
     python tools/convert_vilbert.py pytorch_model_9.bin out/vilbert-base \\
         [--config config/bert_base_6layer_6conect.json] [--task pretraining|vqa|retrieval|backbone]
+        [--task-id N]
 
 The checkpoint is opened with `torch.load(weights_only=True)`. The result loads with
-`vlbert.create_model("out/vilbert-base", task=...)`.
+`vlbert.create_model("out/vilbert-base", task=...)`. Every original tensor dropped, every converted
+tensor the task model has no place for and every original config key ignored is named. A 12-in-1
+checkpoint (with task embeddings) gets task tokens; --task-id sets the id used when forward is
+given none (default: 1 = VQA for --task vqa; 12-in-1's ids are in docs/migrating.md).
 """
 
 from __future__ import annotations
@@ -22,18 +26,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("out_dir", help="directory to write config.json + model.safetensors")
     parser.add_argument("--config", default=None, help="original config JSON (default: bert_base_6layer_6conect)")
     parser.add_argument("--task", default="pretraining", choices=["backbone", "pretraining", "vqa", "retrieval"])
+    parser.add_argument("--task-id", type=int, default=None,
+                        help="12-in-1 task token used when forward gets no task_ids (e.g. 8 = Flickr30k retrieval)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    overrides = {} if args.task_id is None else {"default_task_id": args.task_id}
     try:
-        report = convert_checkpoint(args.checkpoint, args.out_dir, config_json=args.config, task=args.task)
+        report = convert_checkpoint(args.checkpoint, args.out_dir, config_json=args.config, task=args.task, **overrides)
     except (OSError, ValueError, KeyError) as err:
         print(f"convert_vilbert: {err}", file=sys.stderr)
         return 2
     print(f"wrote {args.out_dir}: {len(report.state_dict)} tensors converted")
-    print(f"dropped {len(report.dropped)} unused original tensors (q_dense and heads vlbert has no use for)")
+    print(f"dropped {len(report.dropped)} unused original tensors (q_dense and heads vlbert has no use for)"
+          + (":" if report.dropped else ""))
+    for key in report.dropped:
+        print(f"  {key}")
+    if report.not_loaded:
+        print(f"not in the {args.task} model, so not written: {len(report.not_loaded)} converted tensors:")
+        for key in report.not_loaded:
+            print(f"  {key}")
+    if report.ignored_config:
+        print(f"ignored {len(report.ignored_config)} original config keys (they do not change the outputs):")
+        for key, why in report.ignored_config.items():
+            print(f"  {key}: {why}")
+    if report.task_specific_tokens:
+        default = report.default_task_id
+        how = f"(default {default})" if default is not None else "(no default: pass task_ids, or convert with --task-id)"
+        print(f"task tokens on: the checkpoint has 12-in-1's task embedding; forward takes task_ids {how}")
     if report.new_heads:
         print(f"newly initialised in the {args.task} model: {', '.join(report.new_heads)}")
     return 0

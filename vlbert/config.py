@@ -4,11 +4,14 @@ blocks, the image encoder and the task heads.
 Keys keep the names of the original ViLBERT config (`config/bert_base_6layer_6conect.json` in
 facebookresearch/vilbert-multi-task) so an original JSON file loads as it is; keys the original
 reads but never uses (`pooling_method`, `bi_intermediate_size`, `bi_attention_type`) are accepted
-and ignored, see `from_original_dict`.
+and ignored, see `from_original_dict`, which names every key it ignores and refuses the keys that
+would change the computation.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from typing import Any
 
 from transformers import BertConfig, PretrainedConfig
@@ -19,6 +22,38 @@ FUSION_METHODS = ("mul", "sum")
 POOLER_ACTIVATIONS = ("relu", "tanh")
 # Keys of the original config that the original code never reads.
 ORIGINAL_UNUSED_KEYS = ("pooling_method", "bi_intermediate_size", "bi_attention_type")
+# Original config keys (vilbert-multi-task's BertConfig) that leave a model's outputs as they are,
+# whatever their value: `from_original_dict` drops them and names each with this reason.
+ORIGINAL_HARMLESS_KEYS: dict[str, str] = {
+    "pooling_method": "never read by the original code (fusion_method picks the pooling)",
+    "bi_intermediate_size": "never read by the original code (the co-attention feed-forwards use "
+    "intermediate_size and v_intermediate_size)",
+    "bi_attention_type": "never read by the original code",
+    "v_initializer_range": "never read by the original code (initializer_range initialises both streams)",
+    "fixed_t_layer": "training only: the original runs the text layers below it under torch.no_grad(); "
+    "the outputs are the same",
+    "fixed_v_layer": "training only: the original runs the visual layers below it under torch.no_grad(); "
+    "the outputs are the same",
+    "visualization": "only makes the original keep attention maps for display",
+    "objective": "read by the original pre-training data loader (which negatives it samples), not by the model",
+    "num_negative": "read only by the original pre-training loss of visual_target=2",
+    **dict.fromkeys(
+        ("finetuning_task", "num_labels", "output_attentions", "output_hidden_states", "torchscript"),
+        "pytorch-transformers bookkeeping that the original model never reads",
+    ),
+}
+# Original config keys that change the computation unless they hold the value vlbert computes:
+# key -> (that value, what another value does). Another value is refused.
+ORIGINAL_FIXED_KEYS: dict[str, tuple[Any, str]] = {
+    "model": ("bert", "'roberta' uses RoBERTa's text embeddings (position offset, one token type)"),
+    "with_coattention": (True, "false skips every co-attention block"),
+    "dynamic_attention": (False, "true gates the visual layers' queries and keys by the mean text state"),
+    "fast_mode": (False, "true broadcasts one text over the image batch after the first layers "
+                  "(vlbert: cache encode_text's states and re-pair them)"),
+    "in_batch_pairs": (False, "true pairs every text with every image of the batch (B*B rows)"),
+}
+# visual_target (the masked-region objective of the original's pre-training) -> region_objective.
+ORIGINAL_VISUAL_TARGETS = {0: "kl", 1: "regression"}
 
 
 class VLBertConfig(PretrainedConfig):
@@ -26,7 +61,10 @@ class VLBertConfig(PretrainedConfig):
 
     Text stream (a BERT): `vocab_size`, `hidden_size`, `num_hidden_layers`, `num_attention_heads`,
     `intermediate_size`, `hidden_act`, `hidden_dropout_prob`, `attention_probs_dropout_prob`,
-    `max_position_embeddings`, `type_vocab_size`, `layer_norm_eps`.
+    `max_position_embeddings`, `type_vocab_size`, `layer_norm_eps`. `task_specific_tokens` (12-in-1's
+    task token, inserted after [CLS]; see `vlbert/models/task_tokens.py`), `num_task_embeddings`
+    (its table's rows, 20 in the original) and `default_task_id` (the task id used when forward
+    gets no `task_ids`).
 
     Visual stream: `v_feature_size` (input feature width), `v_hidden_size`, `v_num_hidden_layers`,
     `v_num_attention_heads`, `v_intermediate_size`, `v_hidden_act`, `v_hidden_dropout_prob`,
@@ -71,6 +109,9 @@ class VLBertConfig(PretrainedConfig):
         type_vocab_size: int = 2,
         layer_norm_eps: float = 1e-12,
         initializer_range: float = 0.02,
+        task_specific_tokens: bool = False,
+        num_task_embeddings: int = 20,
+        default_task_id: int | None = None,
         # visual stream
         v_feature_size: int = 2048,
         v_hidden_size: int = 1024,
@@ -123,6 +164,9 @@ class VLBertConfig(PretrainedConfig):
         self.type_vocab_size = type_vocab_size
         self.layer_norm_eps = layer_norm_eps
         self.initializer_range = initializer_range
+        self.task_specific_tokens = task_specific_tokens
+        self.num_task_embeddings = num_task_embeddings
+        self.default_task_id = default_task_id
         self.v_feature_size = v_feature_size
         self.v_hidden_size = v_hidden_size
         self.v_num_hidden_layers = v_num_hidden_layers
@@ -172,6 +216,8 @@ class VLBertConfig(PretrainedConfig):
         ):
             if width % heads:
                 raise ValueError(f"{what}: {width} is not divisible by {heads}")
+        if self.default_task_id is not None and not 0 <= self.default_task_id < self.num_task_embeddings:
+            raise ValueError(f"default_task_id must be in [0, {self.num_task_embeddings}), got {self.default_task_id}")
         if self.fusion_method not in FUSION_METHODS:
             raise ValueError(f"fusion_method must be one of {FUSION_METHODS}, got {self.fusion_method!r}")
         if self.pooler_act not in POOLER_ACTIVATIONS:
@@ -237,11 +283,51 @@ class VLBertConfig(PretrainedConfig):
 
     @classmethod
     def from_original_dict(cls, original: dict[str, Any], **overrides: Any) -> "VLBertConfig":
-        """Build from an original vilbert-multi-task config dict (its JSON file, loaded)."""
-        known = set(cls().to_dict()) | set(ORIGINAL_UNUSED_KEYS)
-        kwargs = {k: v for k, v in original.items() if k in known}
+        """Build from an original vilbert-multi-task config dict (its JSON file, loaded). Keys that
+        do not change the outputs (`ORIGINAL_HARMLESS_KEYS`) are dropped with a warning naming
+        each; a key that would change the computation, or one this code does not know, is refused
+        (ValueError), see `original_config_kwargs`."""
+        kwargs, ignored = original_config_kwargs(original)
+        if ignored:
+            warnings.warn(ignored_keys_message(ignored), stacklevel=2)
         kwargs.update(overrides)
         return cls(**kwargs)
+
+
+def original_config_kwargs(original: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Split an original config dict into `VLBertConfig` keyword arguments and the keys dropped
+    (key -> why it changes nothing). Raises ValueError naming every key that would change the
+    computation (a value vlbert does not compute, or a key it does not know)."""
+    known = set(inspect.signature(VLBertConfig.__init__).parameters) - {"self", "kwargs"}
+    kwargs: dict[str, Any] = {}
+    ignored: dict[str, str] = {}
+    refused: list[str] = []
+    for key, value in original.items():
+        if key in ORIGINAL_HARMLESS_KEYS:
+            ignored[key] = ORIGINAL_HARMLESS_KEYS[key]
+        elif key in ORIGINAL_FIXED_KEYS:
+            expected, effect = ORIGINAL_FIXED_KEYS[key]
+            if value != expected:
+                refused.append(f"{key}={value!r} ({effect}; vlbert computes {key}={expected!r})")
+            else:
+                ignored[key] = f"{value!r} is what vlbert computes"
+        elif key == "visual_target":
+            if value not in ORIGINAL_VISUAL_TARGETS:
+                refused.append(f"visual_target={value!r} (vlbert has region_objective 'kl' = 0 and 'regression' = 1)")
+            else:
+                kwargs["region_objective"] = ORIGINAL_VISUAL_TARGETS[value]
+        elif key in known:
+            kwargs[key] = value
+        else:
+            refused.append(f"{key}={value!r} (unknown to vlbert: it may change the computation)")
+    if refused:
+        raise ValueError("original config keys vlbert cannot honour: " + "; ".join(refused))
+    return kwargs, ignored
+
+
+def ignored_keys_message(ignored: dict[str, str]) -> str:
+    """One line naming each ignored original config key and why."""
+    return "original config keys ignored: " + "; ".join(f"{k} ({why})" for k, why in ignored.items())
 
 
 def _register_auto_classes() -> None:

@@ -32,6 +32,7 @@ from vlbert.models.image_encoders import EncodedImage, build_image_encoder
 from vlbert.models.masks import StreamMasks, build_stream_masks, text_self_mask
 from vlbert.models.outputs import ImageStates, TextStates, VLBertOutput
 from vlbert.models.regions import boxes_to_locations, prepend_global_token, zero_masked_regions
+from vlbert.models.task_tokens import build_text_embeddings, embed_text
 from vlbert.weights.checkpoint import WEIGHTS_NAME, load_weights, resolve_directory
 
 logger = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class VLBertModel(VLBertPreTrainedModel):
         self.image_encoder = build_image_encoder(config)  # sets v_feature_size for pixel encoders
         for module in self.image_encoder.modules():
             module._vlbert_keep_init = True
-        self.embeddings = BertEmbeddings(config.text_bert_config())
+        self.embeddings = build_text_embeddings(config)  # BertEmbeddings (+ task tokens if configured)
         self.v_embeddings = RegionEmbeddings(config)
         self.encoder = VLBertEncoder(config)
         self.t_pooler = Pooler(config.hidden_size, config.bi_hidden_size, config.pooler_act)
@@ -173,10 +174,13 @@ class VLBertModel(VLBertPreTrainedModel):
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         causal: bool = False,
+        task_ids: Tensor | int | None = None,
     ) -> TextStates:
-        """Embeddings and the text layers before the first co-attention block. ids [B, L]."""
+        """Embeddings and the text layers before the first co-attention block. ids [B, L]. With
+        `task_specific_tokens`, `task_ids` (int or [B]) picks the task token and the states have
+        L + 1 positions (see `vlbert.models.task_tokens`)."""
         mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
-        hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # [B, L, Dt]
+        hidden, mask = embed_text(self.embeddings, self.config, input_ids, mask, token_type_ids, task_ids)
         hidden = self.encoder.run_text(hidden, text_self_mask(mask, causal), 0, self.encoder.text_start)
         return TextStates(hidden, mask, causal)
 
@@ -245,16 +249,18 @@ class VLBertModel(VLBertPreTrainedModel):
         pixel_values: Tensor | None = None,
         masked_regions: Tensor | None = None,
         causal: bool = False,
+        task_ids: Tensor | int | None = None,
     ) -> tuple[TextStates, ImageStates]:
         """Both streams up to the first co-attention block (arguments as `forward`)."""
-        text = self.encode_text(input_ids, attention_mask, token_type_ids, causal)
+        text = self.encode_text(input_ids, attention_mask, token_type_ids, causal, task_ids)
         image = self.encode_image(region_features, region_boxes, region_mask, pixel_values, masked_regions)
         return text, image
 
     def forward(self, input_ids: Tensor, **inputs: Any) -> VLBertOutput:
         """input_ids [B, L]; attention_mask [B, L]; token_type_ids [B, L]; region_features
         [B, N, Df] + region_boxes [B, N, 4] (normalised x1, y1, x2, y2) + region_mask [B, N], or
-        pixel_values [B, 3, H, W]; masked_regions [B, N] bool; causal (captioning masks)."""
+        pixel_values [B, 3, H, W]; masked_regions [B, N] bool; causal (captioning masks); task_ids
+        (int or [B], models with `task_specific_tokens` only)."""
         return self.fuse(*self.encode_pair(input_ids, **inputs))
 
 

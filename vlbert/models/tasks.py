@@ -25,6 +25,7 @@ from vlbert.models.outputs import (
     VLBertOutput,
     VQAOutput,
 )
+from vlbert.models.task_tokens import drop_task_token
 
 
 class _TaskModel(VLBertPreTrainedModel):
@@ -84,7 +85,7 @@ class VLBertForPreTraining(_WithMLMHead, _Matching):
         out = self.vlbert.fuse(text, image)
         text_embed, image_embed, scale = self.itc_head(out.unimodal_text, out.unimodal_visual)
         return PreTrainingOutput(
-            mlm_logits=self.mlm_head(out.text_hidden),
+            mlm_logits=self.mlm_head(drop_task_token(out.text_hidden, self.config)),  # [B, L, vocab]
             region_logits=self.region_head(out.visual_hidden),
             itm_logits=self.itm_head(self.fused(out)),
             text_embed=text_embed,
@@ -139,7 +140,7 @@ class VLBertForCaptioning(_WithMLMHead):
         if not text.causal:
             raise ValueError("captioning needs text states encoded with causal=True")
         out = self.vlbert.fuse(text, image)
-        return CaptioningOutput(logits=self.mlm_head(out.text_hidden), backbone=out)
+        return CaptioningOutput(logits=self.mlm_head(drop_task_token(out.text_hidden, self.config)), backbone=out)
 
 
 TASK_MODELS: dict[str, type[VLBertPreTrainedModel]] = {

@@ -5,6 +5,7 @@ Key mapping, original -> vlbert (backbone under `bert.` -> `vlbert.`):
 | original | vlbert |
 |---|---|
 | `bert.embeddings.*`, `bert.v_embeddings.*`, `bert.encoder.layer.*`, `bert.encoder.v_layer.*` | same names |
+| `bert.embeddings.task_embeddings` (12-in-1, `--task_specific_tokens`) | same name; turns `task_specific_tokens` on |
 | `bert.encoder.c_layer.k.biattention.{query,key,value}1` (visual side) | `...c_layer.k.attention.v_qkv` (rows q, k, v) |
 | `bert.encoder.c_layer.k.biattention.{query,key,value}2` (text side) | `...c_layer.k.attention.t_qkv` |
 | `bert.encoder.c_layer.k.biOutput.{dense,LayerNorm}1` | `...c_layer.k.v_attention_output.{dense,LayerNorm}` |
@@ -18,6 +19,8 @@ Key mapping, original -> vlbert (backbone under `bert.` -> `vlbert.`):
 | `vil_logit` (retrieval score) | `itm_head.classifier` row 1 (row 0 zero) when converting for retrieval |
 
 Old checkpoints with LayerNorm `gamma`/`beta` and a `module.` prefix (DataParallel) are accepted.
+`convert_checkpoint` reports by name every original tensor it drops, every converted tensor the
+target task model has no place for, and every original config key it ignores (`ConversionReport`).
 Checkpoints are opened with `torch.load(weights_only=True)`: no pickled code runs.
 """
 
@@ -32,13 +35,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vlbert.config import VLBertConfig
+from vlbert.config import VLBertConfig, original_config_kwargs
 from vlbert.weights.checkpoint import safe_torch_load
 
 # Original keys the original forward never reads, or heads vlbert does not have.
 _UNUSED = re.compile(
     r"(.*\.q_dense[12]\..*"
-    r"|bert\.embeddings\.task_embeddings\..*"
     r"|vil_prediction_gqa\..*|vil_binary_prediction\..*|vil_tri_prediction\..*"
     r"|vision_logit\..*|linguisic_logit\..*|vil_logit\..*"
     r"|.*\.position_ids)$"
@@ -66,6 +68,10 @@ class ConversionReport:
     dropped: list[str] = field(default_factory=list)  # known-unused original keys
     unknown: list[str] = field(default_factory=list)  # keys this converter does not know
     new_heads: list[str] = field(default_factory=list)  # modules of the target model left newly initialised
+    not_loaded: list[str] = field(default_factory=list)  # converted tensors the target task model lacks
+    ignored_config: dict[str, str] = field(default_factory=dict)  # original config key -> why ignored
+    task_specific_tokens: bool = False  # the checkpoint has 12-in-1's task embedding
+    default_task_id: int | None = None  # the converted model's task id when forward gets none
 
 
 def load_original_state_dict(path: str | Path) -> dict[str, Tensor]:
@@ -189,9 +195,13 @@ def vlbert_to_original(state: dict[str, Tensor], v_hidden_size: int, hidden_size
 
 
 def config_from_original(path: str | Path | None, **overrides: Any) -> VLBertConfig:
-    """`VLBertConfig` from an original config JSON (None: the `vilbert-base` defaults)."""
+    """`VLBertConfig` from an original config JSON (None: the `vilbert-base` defaults); warns
+    naming each ignored key, refuses keys that change the computation (`from_original_dict`)."""
     original = json.loads(Path(path).read_text()) if path is not None else {}
     return VLBertConfig.from_original_dict(original, **overrides)
+
+
+TASK_EMBEDDINGS = "vlbert.embeddings.task_embeddings.weight"
 
 
 def convert_checkpoint(
@@ -201,7 +211,13 @@ def convert_checkpoint(
     task: str = "pretraining",
     **overrides: Any,
 ) -> ConversionReport:
-    """Convert an original checkpoint into a vlbert model directory (`from_pretrained`-loadable)."""
+    """Convert an original checkpoint into a vlbert model directory (`from_pretrained`-loadable).
+
+    A checkpoint with `bert.embeddings.task_embeddings` (12-in-1, trained with
+    `--task_specific_tokens`, which the released config file does not record) turns
+    `task_specific_tokens` on, and `default_task_id` to the task the head was trained on where
+    that is one task (`vqa`: 1); pass `default_task_id=` to choose (e.g. 8 for Flickr30k retrieval)."""
+    from vlbert.models.task_tokens import TASK_ID_FOR_HEAD
     from vlbert.models.tasks import TASK_MODELS
 
     original = load_original_state_dict(checkpoint)
@@ -210,10 +226,23 @@ def convert_checkpoint(
         raise ValueError(f"{checkpoint}: keys this converter does not know: {report.unknown[:10]}")
     if task == "vqa" and "vqa_head.logit_fc.3.weight" in report.state_dict:
         overrides.setdefault("num_answers", report.state_dict["vqa_head.logit_fc.3.weight"].shape[0])
-    config = config_from_original(config_json, **overrides)
+    if TASK_EMBEDDINGS in report.state_dict:
+        report.task_specific_tokens = True
+        overrides.setdefault("task_specific_tokens", True)
+        overrides.setdefault("num_task_embeddings", report.state_dict[TASK_EMBEDDINGS].shape[0])
+        if TASK_ID_FOR_HEAD.get(task) is not None:
+            overrides.setdefault("default_task_id", TASK_ID_FOR_HEAD[task])
+    original_config = json.loads(Path(config_json).read_text()) if config_json is not None else {}
+    kwargs, report.ignored_config = original_config_kwargs(original_config)
+    config = VLBertConfig(**{**kwargs, **overrides})
     model = TASK_MODELS[task](config)
     own = model.state_dict()
     state = {k: v for k, v in report.state_dict.items() if k in own}
+    report.not_loaded = sorted(k for k in report.state_dict if k not in own)
+    report.default_task_id = config.default_task_id
+    if report.task_specific_tokens and not config.task_specific_tokens:
+        raise ValueError(f"{checkpoint}: the checkpoint has task embeddings (12-in-1's task tokens) but "
+                         "task_specific_tokens=False was asked for: its outputs would not be the original's")
     result = model.load_state_dict(state, strict=False)
     missing_backbone = [k for k in result.missing_keys if k.startswith("vlbert.")]
     if missing_backbone:
