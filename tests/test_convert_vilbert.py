@@ -336,6 +336,12 @@ def test_convert_tool_prints_every_name_and_refuses_keys_that_change_the_model(t
     assert "ignored 4 original config keys (they do not change the outputs):" in lines
     assert "  pooling_method: never read by the original code (fusion_method picks the pooling)" in lines
     assert "task tokens on: the checkpoint has 12-in-1's task embedding; forward takes task_ids (default 1)" in lines
+    retrieval = cmd[:-1] + ["retrieval", "--task-id", "8"]
+    done = subprocess.run(retrieval, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "task tokens on: the checkpoint has 12-in-1's task embedding; forward takes task_ids (default 8)" in \
+        done.stdout.splitlines()
+    assert vlbert.create_model(str(tmp_path / "out"), task="retrieval").config.default_task_id == 8
     config.write_text(json.dumps(dict(TINY, fast_mode=True)))
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == 2
