@@ -9,7 +9,7 @@ from typing import Any
 # Two visual layers run before the first co-attention block, so the unimodal IMG state that ITC
 # reads has seen the regions (the IMG token itself is the mean region: alike for every scene).
 # No dropout: the data is generated without limit, and dropout costs a fifth of a CPU step.
-SMALL_MODEL: dict[str, Any] = dict(
+SMALL_SIZES: dict[str, Any] = dict(
     hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256,
     v_feature_size=363, v_hidden_size=128, v_num_hidden_layers=3, v_num_attention_heads=4,
     v_intermediate_size=256, v_target_size=12, bi_hidden_size=128, bi_num_attention_heads=4,
@@ -17,6 +17,17 @@ SMALL_MODEL: dict[str, Any] = dict(
     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
     v_hidden_dropout_prob=0.0, v_attention_probs_dropout_prob=0.0,
 )  # fmt: skip
+
+# What lets this small ViLBERT learn from scratch (docs/model.md, "Learning from scratch": measured
+# with tools/learning_ablations.py). Each is a config option whose default is the original's.
+LEARNING_RECIPE: dict[str, Any] = dict(
+    initializer_range=0.05,  # BERT's 0.02 is sized for width 768; 0.02 * sqrt(768 / 128) ~ 0.05
+    fusion_method="sum",  # pooled text + pooled image, not their product
+    pooler_act="tanh",  # BERT's pooler, not ViLBERT's ReLU
+    v_location_norm=True,  # the box embedding normalised apart from the feature embedding (LXMERT)
+    v_feature_norm=True,  # each region's input crop standardised
+)
+SMALL_MODEL: dict[str, Any] = {**SMALL_SIZES, **LEARNING_RECIPE}
 
 
 @dataclass
