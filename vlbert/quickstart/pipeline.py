@@ -21,7 +21,7 @@ import torch
 from vlbert.data.shards import MANIFEST
 from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
 from vlbert.quickstart.examples import retrieval_examples, vqa_examples
-from vlbert.quickstart.plan import QuickstartPlan
+from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan
 from vlbert.quickstart.progress import StageClock
 from vlbert.quickstart.report import format_table, write_figures, write_report
 from vlbert.quickstart.results import QuickstartResults, StageResult
@@ -44,6 +44,7 @@ class Quickstart:
             "data.num_answers=12", "data.max_length=24", f"train.max_steps={steps}", f"train.seed={p.seed}",
             f"train.optim.lr={p.lr}", f"train.optim.warmup_steps={min(p.warmup_steps, steps)}",
             f"train.progress={str(self.progress).lower()}", "train.log_every=10",
+            f"train.eval_every={max(1, steps // p.evals_per_stage)}",  # validation curves for the figure
         ]
         overrides += [f"model.overrides.{k}={v}" for k, v in p.model.items()]
         return load_run_config(None, [*overrides, *extra])
@@ -94,7 +95,8 @@ class Quickstart:
         ret, ret_metrics = self.stage("retrieval", retrieval_cfg)
         caption_cfg = self.config("captioning", "caption", p.caption_steps, init, "data.max_length=96",
                                   "eval.caption_mode=first", f"eval.limit={p.caption_eval_images}",
-                                  "eval.max_caption_length=90")
+                                  "eval.max_caption_length=90",
+                                  f"train.eval_every={max(1, p.caption_steps // 2)}")  # decoding is slow
         _, cap_metrics = self.stage("caption", caption_cfg)
         ablation = self.run_ablation(init, vocab) if self.ablation else None
         results = QuickstartResults(
@@ -133,6 +135,8 @@ def _vqa_summary(vqa: dict[str, float], qonly: dict[str, float]) -> dict[str, fl
 def _settings(plan: QuickstartPlan) -> dict[str, Any]:
     settings = asdict(plan)
     settings["regions"] = "oracle detector: ground-truth boxes, 11x11 RGB crops, 12-class distributions"
+    # options that depart from the original ViLBERT (docs/model.md, "Learning from scratch")
+    settings["departures_from_vilbert"] = {k: v for k, v in plan.model.items() if k in LEARNING_RECIPE}
     return settings
 
 

@@ -49,6 +49,7 @@ class QuickstartPlan:
     ablation_steps: int = 400
     ablation_fraction: float = 0.1
     retrieval_k: int = 16
+    evals_per_stage: int = 4  # validation points per stage (the figure's curves); the last is at the end
     seed: int = 0
     model: dict[str, Any] = field(default_factory=lambda: dict(SMALL_MODEL))
 

@@ -46,9 +46,10 @@ class Target:
 
 
 TARGETS: tuple[Target, ...] = (
-    Target("vqa.relational_acc", "VQA relational accuracy", 0.94),
+    # the 15-minute floors of issue #13 (published CNN+RN: relational 0.94)
+    Target("vqa.relational_acc", "VQA relational accuracy", 0.90),
     Target("vqa.nonrelational_acc", "VQA non-relational accuracy", 0.98),
-    Target("retrieval.t2i_r1", f"text->image R@1 ({TARGET_IMAGES} images)", 0.90),
+    Target("retrieval.t2i_r1", f"text->image R@1 ({TARGET_IMAGES} images)", 0.80),
     Target("ablation.gain", "ablation gain (pretrained - scratch)", 0.05),
 )
 
