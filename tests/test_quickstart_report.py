@@ -147,3 +147,22 @@ def test_figures_are_sensible_pngs(tmp_path: Path) -> None:
         with Image.open(path) as image:
             assert image.format == "PNG"
             assert 600 <= image.width <= 3000 and 300 <= image.height <= 3000, (path.name, image.size)
+
+
+def test_plans_on_the_command_line(monkeypatch) -> None:
+    from dataclasses import fields
+
+    from vlbert.cli import parse_args
+    from vlbert.commands import quickstart
+    from vlbert.quickstart.plan import QuickstartPlan
+
+    chosen = {}
+    monkeypatch.setattr("vlbert.quickstart.pipeline.run_quickstart", lambda out, ablation, plan: chosen.update(plan=plan))
+    for argv, expected in ((["quickstart"], QuickstartPlan()), (["quickstart", "--plan", "long"], QuickstartPlan.long()),
+                           (["quickstart", "--smoke"], QuickstartPlan.smoke())):
+        assert quickstart.run(parse_args(argv)) == 0 and chosen["plan"] == expected
+    default, long = QuickstartPlan(), QuickstartPlan.long()
+    steps = [f.name for f in fields(QuickstartPlan) if f.name.endswith("_steps") and f.name != "warmup_steps"]
+    assert all(getattr(long, name) >= 3 * getattr(default, name) for name in steps)
+    with pytest.raises(SystemExit):
+        parse_args(["quickstart", "--plan", "huge"])

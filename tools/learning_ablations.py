@@ -41,6 +41,8 @@ SETTINGS: dict[str, Setting] = {
     "recipe-init-0.02": _recipe_with("initializer_range", 0.02, "the recipe with BERT's init std 0.02"),
     "recipe-decay": Setting(dict(RECIPE), note="the recipe with linear decay to 0"),
     "recipe-lr-1e-3": Setting(dict(RECIPE), lr=1e-3, schedule="constant", note="the recipe at lr 1e-3"),
+    "recipe-shape-first": Setting(dict(RECIPE), schedule="constant", first=("shape",), first_steps=300,
+                                  note="the recipe, trained on shape questions alone for the first 300 steps"),
     "init-sum": Setting(dict(initializer_range=0.05, fusion_method="sum"), schedule="constant",
                         note="init 0.05 and sum fusion only"),
     "baseline": Setting(baseline=True, note="plain nn.TransformerEncoder, 4 layers, width 128"),

@@ -12,14 +12,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/quickstart", help="output directory (default runs/quickstart)")
     parser.add_argument("--ablation", action="store_true",
                         help="also fine-tune VQA on 10%% of the labels from the pre-trained model and from scratch")
-    parser.add_argument("--smoke", action="store_true", help="a few steps of everything (checks the pipeline)")
+    parser.add_argument("--plan", choices=("default", "long", "smoke"), default="default",
+                        help="default: about 13 minutes on 2 CPU cores; long: several times the steps of every "
+                             "stage (about an hour, estimated); smoke: a few steps of everything")
+    parser.add_argument("--smoke", action="store_true", help="the same as --plan smoke")
 
 
 def run(args: argparse.Namespace) -> int:
     from vlbert.quickstart.pipeline import run_quickstart
     from vlbert.quickstart.plan import QuickstartPlan
 
-    plan = QuickstartPlan.smoke() if args.smoke else QuickstartPlan()
+    name = "smoke" if args.smoke else args.plan
+    plan = {"smoke": QuickstartPlan.smoke, "long": QuickstartPlan.long, "default": QuickstartPlan}[name]()
     run_quickstart(args.out, ablation=args.ablation, plan=plan)
     print(f"\nreport.json and figures in {args.out}")
     return 0

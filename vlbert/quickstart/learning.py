@@ -42,6 +42,8 @@ class Setting:
     schedule: str = "linear"
     baseline: bool = False  # the plain transformer instead of vlbert's model
     features: str = "crops"  # "crops" (the oracle detector's), "centred" (minus the mean crop), "symbolic"
+    first: tuple[str, ...] = ()  # curriculum: train the first `first_steps` steps on these subtypes only
+    first_steps: int = 0
     note: str = ""
 
 
@@ -201,9 +203,11 @@ def train(setting: Setting, base: dict[str, Any], train_data: Data, test_data: D
     gen = torch.Generator().manual_seed(seed)
     targets = torch.eye(len(ANSWERS))
     curve, began = [], time.perf_counter()
+    early = only_subtypes(train_data, list(setting.first)) if setting.first else train_data
     for step in range(1, steps + 1):
-        rows = torch.randint(len(train_data.answer), (batch_size,), generator=gen)
-        loss = vqa_loss(logits_of(model, train_data.batch(rows)), targets[train_data.answer[rows]])
+        data = early if step <= setting.first_steps else train_data
+        rows = torch.randint(len(data.answer), (batch_size,), generator=gen)
+        loss = vqa_loss(logits_of(model, data.batch(rows)), targets[data.answer[rows]])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -43,6 +43,7 @@ class Quickstart:
             f"data.vocab_size={p.vocab_size}", f"data.batch_size={p.batch_size}", "data.eval_batch_size=128",
             "data.num_answers=12", "data.max_length=24", f"train.max_steps={steps}", f"train.seed={p.seed}",
             f"train.optim.lr={p.lr}", f"train.optim.warmup_steps={min(p.warmup_steps, steps)}",
+            f"train.optim.schedule={p.schedule}",
             f"train.progress={str(self.progress).lower()}", "train.log_every=10",
             f"train.eval_every={max(1, steps // p.evals_per_stage)}",  # validation curves for the figure
         ]
