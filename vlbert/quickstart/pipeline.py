@@ -45,7 +45,7 @@ class Quickstart:
             f"train.optim.lr={p.lr}", f"train.optim.warmup_steps={min(p.warmup_steps, steps)}",
             f"train.optim.schedule={p.schedule}",
             f"train.progress={str(self.progress).lower()}", "train.log_every=10",
-            f"train.eval_every={max(1, steps // p.evals_per_stage)}",  # validation curves for the figure
+            f"train.eval_every={max(1, -(-steps // p.evals_per_stage))}",  # validation curves for the figure
         ]
         overrides += [f"model.overrides.{k}={v}" for k, v in p.model.items()]
         return load_run_config(None, [*overrides, *extra])
