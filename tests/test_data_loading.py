@@ -155,8 +155,9 @@ def test_image_transform_keeps_the_whole_image_and_never_flips():
 
 
 def test_model_inputs_are_the_forward_arguments_and_run_a_model(shards, tokenizer):
-    # `forward(input_ids, **inputs)` takes the arguments of `encode_pair`.
-    forward = set(inspect.signature(VLBertModel.encode_pair).parameters) - {"self", "causal"}
+    # `forward(input_ids, **inputs)` takes the arguments of `encode_pair`; `causal` and `task_ids`
+    # (12-in-1's task tokens) belong to the model and task, not to the data.
+    forward = set(inspect.signature(VLBertModel.encode_pair).parameters) - {"self", "causal", "task_ids"}
     assert set(MODEL_INPUTS) == forward
     loader = _loader(shards.directory, tokenizer, batch_size=4, collate=CollateConfig.pretraining())
     batch = next(iter(loader)).to("cpu")
