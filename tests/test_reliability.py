@@ -135,3 +135,22 @@ def test_checkpoint_that_does_not_fit_the_model_is_a_one_line_error(shards, tmp_
     assert len(err.splitlines()) == 1 and "has shape" in err, err
     with pytest.raises(ValueError, match="has shape"):
         main(["--debug", *argv])
+
+
+@pytest.mark.slow
+def test_deterministic_runs_at_two_threads_are_bit_identical(shards, tmp_path):
+    """Two uninterrupted identical pre-training runs with 2 intra-op threads (torch's default on a
+    2-core machine) and `train.deterministic=true` end with equal weights (`torch.equal`)."""
+    threads, strict = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(2)
+    try:
+        for run in ("a", "b"):
+            assert main(["pretrain", f"data.root={shards}", f"out_dir={tmp_path / run}", "--no-resume", *TINY,
+                         "train.max_steps=20", "train.save_every=0", "train.deterministic=true"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(strict)
+    first, second = (load_file(tmp_path / run / "model" / "model.safetensors") for run in ("a", "b"))
+    assert first.keys() == second.keys()
+    for name, tensor in first.items():
+        assert torch.equal(second[name], tensor), name
