@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import save_file
 from torch import Tensor, nn
 from transformers import PreTrainedModel
+from transformers.activations import ACT2FN
 from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
 
 from vlbert.config import VLBertConfig
@@ -104,7 +105,7 @@ class Pooler(nn.Module):
     def __init__(self, in_size: int, out_size: int, activation: str = "relu") -> None:
         super().__init__()
         self.dense = nn.Linear(in_size, out_size)
-        self.activation = nn.ReLU() if activation == "relu" else nn.Tanh()
+        self.activation = ACT2FN[activation]
 
     def forward(self, hidden: Tensor) -> Tensor:
         return self.activation(self.dense(hidden[:, 0]))  # [B, N, D] -> [B, Dbi]

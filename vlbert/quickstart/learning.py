@@ -83,7 +83,8 @@ class Data:
 def question_tokenizer(vocab_size: int = 200) -> Any:
     """The WordPiece vocabulary of every question template and colour (as the quickstart builds it)."""
     texts = [q.question for q in sample_questions(sample_scene(random.Random(0)), random.Random(0), per_type=200)]
-    return build_wordpiece_tokenizer(texts, vocab_size, tempfile.mkdtemp(prefix="vlbert-vocab-"))
+    with tempfile.TemporaryDirectory(prefix="vlbert-vocab-") as directory:  # the tokenizer stays in memory
+        return build_wordpiece_tokenizer(texts, vocab_size, directory)
 
 
 def make_data(num_scenes: int, seed: int, tokenizer: Any) -> Data:

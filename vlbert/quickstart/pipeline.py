@@ -36,8 +36,10 @@ class Quickstart:
         self.clock = StageClock(plan.estimated_seconds(ablation), enabled=progress)
         self.stages: list[StageResult] = []
 
-    def config(self, task: str, name: str, steps: int, *extra: str) -> RunConfig:
+    def config(self, task: str, name: str, steps: int, *extra: str, evals: int | None = None) -> RunConfig:
+        """The stage's run config; `evals` validation points (default: the plan's per stage)."""
         p = self.plan
+        evals = evals or p.evals_per_stage
         overrides = [
             f"task={task}", f"out_dir={self.out / name}", "model.name=tiny", f"data.root={self.data}",
             f"data.vocab_size={p.vocab_size}", f"data.batch_size={p.batch_size}", "data.eval_batch_size=128",
@@ -45,7 +47,7 @@ class Quickstart:
             f"train.optim.lr={p.lr}", f"train.optim.warmup_steps={min(p.warmup_steps, steps)}",
             f"train.optim.schedule={p.schedule}",
             f"train.progress={str(self.progress).lower()}", "train.log_every=10",
-            f"train.eval_every={max(1, -(-steps // p.evals_per_stage))}",  # validation curves for the figure
+            f"train.eval_every={max(1, -(-steps // evals))}",  # validation curves for the figure
         ]
         overrides += [f"model.overrides.{k}={v}" for k, v in p.model.items()]
         return load_run_config(None, [*overrides, *extra])
@@ -96,8 +98,7 @@ class Quickstart:
         ret, ret_metrics = self.stage("retrieval", retrieval_cfg)
         caption_cfg = self.config("captioning", "caption", p.caption_steps, init, "data.max_length=96",
                                   "eval.caption_mode=first", f"eval.limit={p.caption_eval_images}",
-                                  "eval.max_caption_length=90",
-                                  f"train.eval_every={max(1, p.caption_steps // 2)}")  # decoding is slow
+                                  "eval.max_caption_length=90", evals=2)  # decoding is slow
         _, cap_metrics = self.stage("caption", caption_cfg)
         ablation = self.run_ablation(init, vocab) if self.ablation else None
         results = QuickstartResults(
