@@ -133,3 +133,20 @@ def test_sort_of_clevr_shards_are_reproducible_serial_parallel_and_resumed(tmp_p
     make_sort_of_clevr_shards(tmp_path / "seed10", splits, seed=10, shard_size=10)
     first_shard = serial.shards[0].name
     assert (tmp_path / "seed10" / first_shard).read_bytes() != (tmp_path / "serial" / first_shard).read_bytes()
+
+
+def test_examples_are_the_shards_own_images_with_their_questions(tmp_path: Path) -> None:
+    from vlbert.cli import main
+
+    out = tmp_path / "soc"
+    assert main(["make-shards", "sort-of-clevr", "--num-images", "4", "--num-test", "3", "--examples", "2",
+                 "--out", str(out)]) == 0
+    tests = [s for s in read_samples(out) if s["__key__"].startswith("sortofclevr_test_")]
+    pngs = sorted((out / "examples").glob("*.png"))
+    assert [p.name for p in pngs] == ["test-000.png", "test-001.png"]
+    assert [p.read_bytes() for p in pngs] == [s["png"] for s in tests[:2]]
+    rows = [line.split("\t") for line in (out / "examples" / "questions.tsv").read_text().splitlines()[1:]]
+    asked = {(q["question"], q["answers"][0]) for q in tests[0]["json"]["questions"]}
+    assert {(q, a) for f, q, a in rows if f == "test-000.png"} == asked
+    assert main(["make-shards", "sort-of-clevr", "--num-images", "4", "--examples", "-1", "--out",
+                 str(tmp_path / "bad")]) == 2

@@ -7,8 +7,9 @@ from typing import Callable, NamedTuple
 
 from vlbert.data.convert_vqav2 import convert_vqav2
 from vlbert.data.converters import WriteOptions, convert_folder, convert_karpathy
+from vlbert.data.schema import DataError
 from vlbert.data.shards import WriteSummary
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
+from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards, write_examples
 
 HELP = "write webdataset shards (and manifest.json) from Sort-of-CLEVR or a public dataset layout"
 
@@ -48,11 +49,16 @@ def _add_sort_of_clevr(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="keep the finished shards of an interrupted run")
     parser.add_argument("--region-features", action="store_true",
                         help="add region features from the ground-truth boxes (an oracle detector)")
+    parser.add_argument("--examples", type=int, default=0, metavar="N",
+                        help="also save the first N held-out images as PNG files in OUT/examples, with "
+                             "their questions (questions.tsv), to try `vlbert predict --image` on")
 
 
 def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
     splits = {"train": args.num_images, "val": args.num_val, "test": args.num_test}
-    return make_sort_of_clevr_shards(
+    if args.examples < 0:
+        raise DataError(f"--examples must be >= 0, got {args.examples}")
+    summary = make_sort_of_clevr_shards(
         args.out,
         {name: count for name, count in splits.items() if count > 0},
         seed=args.seed,
@@ -63,6 +69,11 @@ def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
         resume=args.resume,
         regions=args.region_features,
     )
+    if args.examples:
+        split = next((name for name in ("test", "val", "train") if splits[name] > 0), "test")
+        paths = write_examples(args.out, split, args.examples, args.seed, args.questions_per_type)
+        print(f"wrote {len(paths)} example images ({split} split) and their questions to {paths[0].parent}")
+    return summary
 
 
 def _add_folder(parser: argparse.ArgumentParser) -> None:

@@ -161,3 +161,26 @@ def make_sort_of_clevr_shards(
     meta = {"seed": seed, "questions_per_type": questions_per_type, "shard_size": shard_size, "regions": regions}
     write_manifest(path, SOURCE, shards, meta)
     return WriteSummary(str(path), SOURCE, shards, seconds=time.perf_counter() - began)
+
+
+EXAMPLES_DIR = "examples"
+
+
+def write_examples(
+    out_dir: str | os.PathLike[str], split: str, count: int, seed: int = 0,
+    questions_per_type: int = QUESTIONS_PER_TYPE,
+) -> list[Path]:
+    """Images ``0 .. count - 1`` of ``split`` as PNG files in ``out_dir/examples`` (``test-000.png``,
+    ...), for `vlbert predict --image`, with ``questions.tsv``: file, question, answer per line.
+    They are the same scenes as the shards' (each depends only on seed, split and index)."""
+    folder = Path(out_dir) / EXAMPLES_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    paths, lines = [], ["file\tquestion\tanswer"]
+    for index in range(count):
+        sample = make_sample(index, seed, split, questions_per_type)
+        path = folder / f"{split}-{index:03d}.png"
+        path.write_bytes(sample.image)
+        paths.append(path)
+        lines += [f"{path.name}\t{q.question}\t{q.answers[0]}" for q in sample.record.questions]
+    (folder / "questions.tsv").write_text("\n".join(lines) + "\n")
+    return paths
