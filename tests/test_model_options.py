@@ -13,8 +13,28 @@ from tests.test_model import _pretraining_step_grads
 def test_defaults_are_the_original_computation():
     cfg = VLBertConfig()
     assert (cfg.pooler_act, cfg.v_location_norm, cfg.v_feature_norm, cfg.fusion_method) == ("relu", False, False, "mul")
-    names = {n for n, _ in vlbert.create_model("tiny").named_parameters()}
+    assert cfg.v_location_bands == 0
+    model = vlbert.create_model("tiny")
+    names = {n for n, _ in model.named_parameters()}
     assert not any("location_LayerNorm" in n or "feature_LayerNorm" in n for n in names)
+    assert model.v_embeddings.image_location_embeddings.in_features == 5  # the raw box, as the original
+
+
+def test_fourier_box_features_separate_near_positions():
+    from vlbert.models.embeddings import box_fourier_features
+
+    boxes = torch.tensor([[0.10, 0.2, 0.20, 0.3, 0.01], [0.12, 0.2, 0.22, 0.3, 0.01]])  # [2, 5]: 0.02 apart in x
+    fourier = box_fourier_features(boxes, 6)  # [2, 60]
+    assert fourier.shape == (2, 60)
+    # 5 coordinates x (sin, cos) at 6 frequencies: each pair lies on the unit circle
+    pairs = fourier.view(2, 5, 2, 6)
+    assert torch.allclose(pairs[:, :, 0] ** 2 + pairs[:, :, 1] ** 2, torch.ones(2, 5, 6))
+    # a 0.02 shift moves the raw box by 0.028 but its Fourier features by ~10x more
+    assert (fourier[0] - fourier[1]).norm() > 10 * (boxes[0] - boxes[1]).norm()
+    model = vlbert.create_model("tiny", v_location_bands=6)
+    assert model.v_embeddings.image_location_embeddings.in_features == 60
+    with pytest.raises(ValueError, match="v_location_bands"):
+        VLBertConfig(**PRESETS["tiny"], v_location_bands=-1)
 
 
 def test_unknown_pooler_activation_is_refused():
@@ -62,16 +82,18 @@ def test_feature_norm_standardises_each_region_input():
 
 def test_every_parameter_gets_a_gradient_with_all_options(tiny_inputs):
     model = vlbert.create_model("tiny", task="pretraining", pooler_act="tanh", v_location_norm=True,
-                                v_feature_norm=True, fusion_method="sum").train()
+                                v_feature_norm=True, fusion_method="sum", v_location_bands=4).train()
     masked = torch.zeros(3, 5, dtype=torch.bool)
     masked[:, 1] = True
     assert _pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
 
 
 def test_options_survive_save_and_load(tmp_path, tiny_inputs):
-    model = vlbert.create_model("tiny", task="vqa", pooler_act="tanh", v_location_norm=True, v_feature_norm=True).eval()
+    model = vlbert.create_model("tiny", task="vqa", pooler_act="tanh", v_location_norm=True, v_feature_norm=True,
+                                v_location_bands=3).eval()
     model.save_pretrained(tmp_path)
     loaded = vlbert.create_model(str(tmp_path), task="vqa").eval()
     assert loaded.config.v_location_norm and loaded.config.v_feature_norm and loaded.config.pooler_act == "tanh"
+    assert loaded.config.v_location_bands == 3
     with torch.no_grad():
         assert torch.equal(model(**tiny_inputs.kwargs()).logits, loaded(**tiny_inputs.kwargs()).logits)

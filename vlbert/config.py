@@ -79,7 +79,9 @@ class VLBertConfig(PretrainedConfig):
     for what each buys on the built-in data): `pooler_act` ("relu" as ViLBERT, or BERT's "tanh"),
     `v_location_norm` (normalise the box embedding apart from the feature embedding and average
     them, as LXMERT; the original sums them under one LayerNorm), `v_feature_norm` (LayerNorm each
-    region's input feature before its projection).
+    region's input feature before its projection), `v_location_bands` (0: the raw 5-d box into the
+    location Linear, as ViLBERT; K > 0: sin and cos of each box coordinate at K octave frequencies,
+    2^k·π for k < K, so the embedding can tell near positions apart; 10·K inputs).
 
     Image encoder: `image_encoder` is "regions" (precomputed features + boxes), "vit" (a timm ViT's
     patch tokens) or "cnn" (a timm CNN's last feature-map grid); `image_model` names the timm
@@ -132,6 +134,7 @@ class VLBertConfig(PretrainedConfig):
         pooler_act: str = "relu",
         v_location_norm: bool = False,
         v_feature_norm: bool = False,
+        v_location_bands: int = 0,
         # image encoder
         image_encoder: str = "regions",
         image_model: str | None = None,
@@ -185,6 +188,7 @@ class VLBertConfig(PretrainedConfig):
         self.pooler_act = pooler_act
         self.v_location_norm = v_location_norm
         self.v_feature_norm = v_feature_norm
+        self.v_location_bands = v_location_bands
         self.image_encoder = image_encoder
         self.image_model = image_model
         self.image_pretrained = image_pretrained
@@ -222,6 +226,8 @@ class VLBertConfig(PretrainedConfig):
             raise ValueError(f"fusion_method must be one of {FUSION_METHODS}, got {self.fusion_method!r}")
         if self.pooler_act not in POOLER_ACTIVATIONS:
             raise ValueError(f"pooler_act must be one of {POOLER_ACTIVATIONS}, got {self.pooler_act!r}")
+        if not isinstance(self.v_location_bands, int) or self.v_location_bands < 0:
+            raise ValueError(f"v_location_bands must be an integer >= 0, got {self.v_location_bands!r}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.image_encoder!r}")
         if self.region_objective is not None and self.region_objective not in REGION_OBJECTIVES:

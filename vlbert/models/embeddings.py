@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import Tensor, nn
 
 from vlbert.config import VLBertConfig
+
+BOX_COORDINATES = 5  # x1/W, y1/H, x2/W, y2/H, area/(W·H)
+
+
+def box_fourier_features(locations: Tensor, bands: int) -> Tensor:
+    """sin and cos of each coordinate at frequencies 2^k·π, k < `bands`.
+    locations [..., 5] in [0, 1] -> [..., 5 · 2 · bands]"""
+    frequencies = math.pi * 2.0 ** torch.arange(bands, device=locations.device, dtype=locations.dtype)  # [K]
+    angles = locations[..., None] * frequencies  # [..., 5, K]
+    return torch.cat([angles.sin(), angles.cos()], -1).flatten(-2)  # [..., 5 * 2K]
 
 
 class RegionEmbeddings(nn.Module):
@@ -13,7 +26,9 @@ class RegionEmbeddings(nn.Module):
     With `config.v_location_norm` (not in the original) the two terms are normalised apart and
     averaged, `(LN(Linear(feature)) + LN_loc(Linear(location))) / 2` as in LXMERT, so that the box
     weighs as much as the feature whatever their input scales. Parameter names follow the original
-    `BertImageEmbeddings`; the option adds `location_LayerNorm`.
+    `BertImageEmbeddings`; the option adds `location_LayerNorm`. With `config.v_location_bands` = K
+    the box enters the location Linear as Fourier features (`box_fourier_features`, 10·K inputs)
+    instead of its 5 raw coordinates.
     """
 
     def __init__(self, config: VLBertConfig) -> None:
@@ -22,7 +37,9 @@ class RegionEmbeddings(nn.Module):
             nn.LayerNorm(config.v_feature_size, eps=config.layer_norm_eps) if config.v_feature_norm else None
         )
         self.image_embeddings = nn.Linear(config.v_feature_size, config.v_hidden_size)
-        self.image_location_embeddings = nn.Linear(5, config.v_hidden_size)
+        self.location_bands = config.v_location_bands
+        location_inputs = BOX_COORDINATES * 2 * self.location_bands if self.location_bands else BOX_COORDINATES
+        self.image_location_embeddings = nn.Linear(location_inputs, config.v_hidden_size)
         self.LayerNorm = nn.LayerNorm(config.v_hidden_size, eps=config.layer_norm_eps)
         self.location_LayerNorm = (
             nn.LayerNorm(config.v_hidden_size, eps=config.layer_norm_eps) if config.v_location_norm else None
@@ -34,6 +51,8 @@ class RegionEmbeddings(nn.Module):
         # features [B, R, Df], locations [B, R, 5] -> [B, R, Dv]
         if self.feature_LayerNorm is not None:
             features = self.feature_LayerNorm(features)  # each region's input standardised
+        if self.location_bands:
+            locations = box_fourier_features(locations, self.location_bands)  # [B, R, 10K]
         feature, location = self.image_embeddings(features), self.image_location_embeddings(locations)
         if self.location_LayerNorm is None:
             return self.dropout(self.LayerNorm(feature + location))
