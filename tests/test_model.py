@@ -181,3 +181,31 @@ def test_task_losses_have_known_values():
     ids = torch.tensor([[1, 2, 3, 0]])
     mask = torch.tensor([[1, 1, 1, 0]])
     assert caption_loss(logits, ids, mask).item() == pytest.approx(torch.log(torch.tensor(5.0)).item())
+
+
+def test_mlm_scored_at_masked_positions_only_matches_scoring_every_token(tiny_inputs):
+    """#15: the vocabulary is scored at the M masked tokens only; same loss and gradients as the
+    original's scores at every token (fp32, one thread-independent forward each)."""
+    from vlbert.losses import mlm_loss
+
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="pretraining").eval()
+    inputs = tiny_inputs.kwargs()
+    B, L = inputs["input_ids"].shape
+    labels = torch.full((B, L), -100)
+    labels[0, 1], labels[1, 2], labels[2, 1:3] = 5, 6, 7
+    text, image = model.vlbert.encode_pair(**inputs)
+    full = model.forward_states(text, image)
+    scored = model.forward_states(text, image, mlm_positions=labels != -100)
+    assert full.mlm_logits.shape == (B, L, model.config.vocab_size)
+    assert scored.mlm_logits.shape == (4, model.config.vocab_size)
+    torch.testing.assert_close(scored.mlm_logits, full.mlm_logits[labels != -100])
+    grads = []
+    for out in (full, scored):
+        model.zero_grad()
+        mlm_loss(out.mlm_logits, labels).backward(retain_graph=True)
+        grads.append(model.mlm_head.transform.dense.weight.grad.clone())
+    torch.testing.assert_close(mlm_loss(scored.mlm_logits, labels), mlm_loss(full.mlm_logits, labels))
+    torch.testing.assert_close(grads[0], grads[1])
+    with pytest.raises(ValueError, match="masked positions"):
+        mlm_loss(scored.mlm_logits[:3], labels)

@@ -19,7 +19,13 @@ IGNORE_INDEX = -100
 
 
 def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Cross-entropy over masked positions. logits [B, L, V], labels [B, L] (-100 = ignore)."""
+    """Cross-entropy over masked positions. logits [B, L, V], labels [B, L] (-100 = ignore); or
+    logits [M, V] scored at the M positions where labels != -100 only (row-major order)."""
+    if logits.dim() == 2:
+        labels = labels[labels != IGNORE_INDEX]  # [M]
+        if logits.shape[0] != labels.shape[0]:
+            raise ValueError(f"{logits.shape[0]} MLM scores for {labels.shape[0]} masked positions")
+        return F.cross_entropy(logits.float(), labels)
     return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE_INDEX)
 
 

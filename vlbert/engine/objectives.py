@@ -17,6 +17,7 @@ from torch import Tensor
 
 from vlbert.data.negatives import hard_negative_indices, random_negative_indices
 from vlbert.losses import (
+    IGNORE_INDEX,
     LossOutput,
     PreTrainingTargets,
     caption_loss,
@@ -82,7 +83,8 @@ def itm_with_negatives(model: Any, batch: Any, text: TextStates, image: ImageSta
 def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: torch.Generator | None = None) -> LossOutput:
     """MLM + masked region modelling + ITC on the batch's aligned pairs, ITM with negatives."""
     text, image = model.vlbert.encode_pair(**batch.model_inputs())
-    out = model.forward_states(text, image)
+    scored = batch.mlm_labels != IGNORE_INDEX if batch.mlm_labels is not None else None  # [B, L]
+    out = model.forward_states(text, image, mlm_positions=scored)  # the vocabulary scored at masked tokens only
     targets = PreTrainingTargets(
         mlm_labels=batch.mlm_labels, region_labels=batch.mrm_labels, region_targets=batch.region_class_probs,
     )

@@ -56,7 +56,7 @@ class VLBertOutput:
 
 @dataclass
 class PreTrainingOutput:
-    mlm_logits: Tensor  # [B, L, vocab]
+    mlm_logits: Tensor  # [B, L, vocab], or [M, vocab] when only the M masked positions are scored
     region_logits: Tensor  # [B, R, target]: detector classes (KL) or features (regression)
     itm_logits: Tensor  # [B, 2], column 1 = "matches"
     text_embed: Tensor  # [B, itc_dim] L2-normalised unimodal text embedding

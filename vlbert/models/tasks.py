@@ -81,11 +81,17 @@ class VLBertForPreTraining(_WithMLMHead, _Matching):
         self.itc_head = ITCHead(config)
         self.post_init()
 
-    def forward_states(self, text: TextStates, image: ImageStates) -> PreTrainingOutput:
+    def forward_states(self, text: TextStates, image: ImageStates, mlm_positions: Tensor | None = None,
+                       ) -> PreTrainingOutput:
+        """`mlm_positions` [B, L] bool: score the vocabulary only there (`mlm_logits` [M, vocab], M
+        positions in row-major order), not at every token as the original does."""
         out = self.vlbert.fuse(text, image)
         text_embed, image_embed, scale = self.itc_head(out.unimodal_text, out.unimodal_visual)
+        text_hidden = drop_task_token(out.text_hidden, self.config)  # [B, L, H]
+        if mlm_positions is not None:
+            text_hidden = text_hidden[mlm_positions]  # [M, H]
         return PreTrainingOutput(
-            mlm_logits=self.mlm_head(drop_task_token(out.text_hidden, self.config)),  # [B, L, vocab]
+            mlm_logits=self.mlm_head(text_hidden),  # [B, L, vocab], or [M, vocab] at mlm_positions
             region_logits=self.region_head(out.visual_hidden),
             itm_logits=self.itm_head(self.fused(out)),
             text_embed=text_embed,
