@@ -24,28 +24,37 @@ from vlbert.quickstart.learning import SUBTYPES, Setting, make_data, only_subtyp
 from vlbert.quickstart.plan import LEARNING_RECIPE, SMALL_SIZES
 
 RECIPE: dict[str, Any] = dict(LEARNING_RECIPE)
+LINEAR_BOX: dict[str, Any] = {**RECIPE, "v_location_bands": 0}  # the first recipe: the raw 5-d box
 
 
-def _recipe_with(key: str, value: Any, note: str) -> Setting:
-    return Setting({**RECIPE, key: value}, schedule="constant", note=note)
+def _with(base: dict[str, Any], key: str, value: Any, note: str) -> Setting:
+    return Setting({**base, key: value}, schedule="constant", note=note)
 
 
 SETTINGS: dict[str, Setting] = {
     "original": Setting(note="ViLBERT as published: ReLU poolers, product fusion, LN(feature + location), init 0.02"),
     "recipe": Setting(dict(RECIPE), schedule="constant",
-                      note="init 0.05, sum fusion, tanh poolers, box and feature LayerNorms, constant lr"),
-    "recipe-relu": _recipe_with("pooler_act", "relu", "the recipe with ReLU poolers"),
-    "recipe-mul": _recipe_with("fusion_method", "mul", "the recipe with product fusion"),
-    "recipe-joint-norm": _recipe_with("v_location_norm", False, "the recipe with LN(feature + location)"),
-    "recipe-raw-features": _recipe_with("v_feature_norm", False, "the recipe without the feature LayerNorm"),
-    "recipe-init-0.02": _recipe_with("initializer_range", 0.02, "the recipe with BERT's init std 0.02"),
-    "recipe-decay": Setting(dict(RECIPE), note="the recipe with linear decay to 0"),
-    "recipe-lr-1e-3": Setting(dict(RECIPE), lr=1e-3, schedule="constant", note="the recipe at lr 1e-3"),
-    "recipe-shape-first": Setting(dict(RECIPE), schedule="constant", first=("shape",), first_steps=300,
-                                  note="the recipe, trained on shape questions alone for the first 300 steps"),
+                      note="init 0.05, sum fusion, tanh poolers, box and feature LayerNorms, the box as Fourier "
+                           "features (3 bands), constant lr"),
+    "recipe-6-bands": _with(RECIPE, "v_location_bands", 6, "the recipe with 6 Fourier bands"),
+    "recipe-6-bands-lr-1e-3": Setting({**RECIPE, "v_location_bands": 6}, lr=1e-3, schedule="constant",
+                                      note="the recipe with 6 Fourier bands at lr 1e-3"),
+    "original-6-bands": Setting(dict(v_location_bands=6), note="the original with the box as 6-band Fourier features"),
+    "linear-box": Setting(dict(LINEAR_BOX), schedule="constant", note="the recipe with the raw 5-d box (no Fourier)"),
+    "linear-box-relu": _with(LINEAR_BOX, "pooler_act", "relu", "linear-box with ReLU poolers"),
+    "linear-box-mul": _with(LINEAR_BOX, "fusion_method", "mul", "linear-box with product fusion"),
+    "linear-box-joint-norm": _with(LINEAR_BOX, "v_location_norm", False, "linear-box with LN(feature + location)"),
+    "linear-box-raw-features": _with(LINEAR_BOX, "v_feature_norm", False, "linear-box without the feature LayerNorm"),
+    "linear-box-init-0.02": _with(LINEAR_BOX, "initializer_range", 0.02, "linear-box with BERT's init std 0.02"),
+    "linear-box-decay": Setting(dict(LINEAR_BOX), note="linear-box with linear decay to 0"),
+    "linear-box-shape-first": Setting(dict(LINEAR_BOX), schedule="constant", first=("shape",), first_steps=300,
+                                      note="linear-box, trained on shape questions alone for the first 300 steps"),
+    "linear-box-symbolic": Setting(dict(LINEAR_BOX), schedule="constant", features="symbolic",
+                                   note="linear-box on one-hot colour and shape instead of crops"),
     "init-sum": Setting(dict(initializer_range=0.05, fusion_method="sum"), schedule="constant",
                         note="init 0.05 and sum fusion only"),
     "baseline": Setting(baseline=True, note="plain nn.TransformerEncoder, 4 layers, width 128"),
+    "baseline-centred": Setting(baseline=True, features="centred", note="the baseline on crops minus the mean crop"),
     "baseline-symbolic": Setting(baseline=True, features="symbolic",
                                  note="the baseline on one-hot colour and shape instead of crops"),
 }

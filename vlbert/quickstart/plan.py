@@ -26,6 +26,7 @@ LEARNING_RECIPE: dict[str, Any] = dict(
     pooler_act="tanh",  # BERT's pooler, not ViLBERT's ReLU
     v_location_norm=True,  # the box embedding normalised apart from the feature embedding (LXMERT)
     v_feature_norm=True,  # each region's input crop standardised
+    v_location_bands=3,  # the box as sin/cos at 3 octaves: near positions told apart, LayerNorm-proof
 )
 SMALL_MODEL: dict[str, Any] = {**SMALL_SIZES, **LEARNING_RECIPE}
 
