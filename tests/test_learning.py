@@ -3,8 +3,8 @@ taken from measured runs (tools/learning_ablations.py; docs/model.md, "Learning 
 
 Each test trains `VLBertForVQA` at the quickstart's size and options (`SMALL_MODEL`) from scratch.
 With ViLBERT's own options (`SMALL_SIZES` alone) the same trainings stay at chance.
-Exactness: one thread and fixed seeds; the thresholds leave a wide margin, so kernel-order noise
-does not decide them.
+Exactness: fixed seeds; the CPU kernels at 2 threads are not bit-reproducible run to run, so
+the thresholds leave a wide margin (measured values in each docstring, at 1 thread).
 """
 
 import pytest
@@ -21,10 +21,15 @@ def tokenizer():
     return question_tokenizer()
 
 
+@pytest.fixture(scope="module")
+def scenes(tokenizer):
+    return make_data(1000, 1, tokenizer), make_data(60, 2, tokenizer)  # training, held out
+
+
 @pytest.fixture(autouse=True)
-def one_thread():
+def two_threads():
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(2)  # the suite's machine has 2 cores; these trainings are its slowest tests
     yield
     torch.set_num_threads(threads)
 
@@ -33,25 +38,24 @@ def test_small_model_is_the_sizes_with_the_recipe():
     assert SMALL_MODEL == {**SMALL_SIZES, **LEARNING_RECIPE}
 
 
-def test_the_box_reaches_the_answer(tokenizer):
-    """Shown only the asked-about region, the model reads its position within 100 steps (measured:
-    0.90 / 0.94 left-right / top-bottom at step 100; ViLBERT's options: 0.50 / 0.47)."""
-    train_data = only_subtypes(make_data(1000, 1, tokenizer), POSITION)
-    test_data = only_subtypes(make_data(60, 2, tokenizer), POSITION)
-    train_data.only_asked = test_data.only_asked = True
+def test_the_model_reads_the_position_of_the_object_a_question_names(tokenizer, scenes):
+    """With all six regions, "is the <colour> object on the left or right?" (and top/bottom) is
+    learned within 400 steps, and mirroring every box flips the left/right answers (measured at
+    step 400: 0.97 / 0.99, flips 0.96; with the raw 5-d box, `v_location_bands=0`: 0.53 / 0.59,
+    flips 0.01)."""
+    train_data, test_data = (only_subtypes(data, POSITION) for data in scenes)
     curve = train(Setting(schedule="constant"), SMALL_MODEL, train_data, test_data, len(tokenizer), seed=0,
-                  steps=100, every=100, batch_size=64)
+                  steps=400, every=400, batch_size=64)
     final = curve[-1]
-    assert final["horizontal"] > 0.8 and final["vertical"] > 0.8, final
-    assert final["mirror_flips"] > 0.6, final  # mirroring the boxes flips left and right (box-blind: 0)
+    assert final["horizontal"] > 0.85 and final["vertical"] > 0.85, final
+    assert final["mirror_flips"] > 0.8, final  # a box-blind model flips none
 
 
-def test_the_model_finds_the_object_a_question_names(tokenizer):
+def test_the_model_finds_the_object_a_question_names(tokenizer, scenes):
     """With all six regions, "what is the shape of the <colour> object?" is learned within 250 steps
-    (measured: 0.95 at step 200, 1.00 at 300; ViLBERT's options: 0.55 at step 200, the 0.63 that
+    (measured: 0.94 at step 200, 0.99 at 250; ViLBERT's options: 0.55 at step 200, the 0.63 that
     whole-scene statistics give)."""
-    train_data = only_subtypes(make_data(1000, 1, tokenizer), ["shape"])
-    test_data = only_subtypes(make_data(60, 2, tokenizer), ["shape"])
+    train_data, test_data = (only_subtypes(data, ["shape"]) for data in scenes)
     curve = train(Setting(schedule="constant"), SMALL_MODEL, train_data, test_data, len(tokenizer), seed=0,
                   steps=250, every=250, batch_size=64)
     assert curve[-1]["shape"] > 0.85, curve[-1]

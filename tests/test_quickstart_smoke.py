@@ -24,3 +24,21 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
         assert (out / name).stat().st_size > 10_000, name
     table = capsys.readouterr().out
     assert "relational accuracy" in table and "text->image R@1" in table
+    # the VQA stage starts from scratch with the pre-trained vocabulary (the plan's vqa_from)
+    vqa = (out / "vqa" / "config.yaml").read_text()
+    assert "init: null" in vqa and f"tokenizer: {out / 'pretrain' / 'model'}" in vqa
+    assert report["settings"]["vqa_from"] == "scratch"
+
+
+@pytest.mark.slow
+def test_quickstart_vqa_can_start_from_the_pretrained_model(tmp_path):
+    from dataclasses import replace
+
+    from vlbert.quickstart.pipeline import run_quickstart
+    from vlbert.quickstart.plan import QuickstartPlan
+
+    out = tmp_path / "qs"
+    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="pretrained"), progress=False)
+    assert f"init: {out / 'pretrain' / 'model'}" in (out / "vqa" / "config.yaml").read_text()
+    with pytest.raises(ValueError, match="vqa_from"):
+        run_quickstart(tmp_path / "bad", plan=replace(QuickstartPlan.smoke(), vqa_from="imagenet"), progress=False)

@@ -57,6 +57,8 @@ SETTINGS: dict[str, Setting] = {
     "baseline-centred": Setting(baseline=True, features="centred", note="the baseline on crops minus the mean crop"),
     "baseline-symbolic": Setting(baseline=True, features="symbolic",
                                  note="the baseline on one-hot colour and shape instead of crops"),
+    "baseline-symbolic-fourier": Setting(baseline=True, features="symbolic", box_bands=6,
+                                         note="baseline-symbolic with the box as 6-band Fourier features"),
 }
 
 

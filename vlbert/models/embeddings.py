@@ -14,10 +14,10 @@ BOX_COORDINATES = 5  # x1/W, y1/H, x2/W, y2/H, area/(W·H)
 
 def box_fourier_features(locations: Tensor, bands: int) -> Tensor:
     """sin and cos of each coordinate at frequencies 2^k·π, k < `bands`.
-    locations [..., 5] in [0, 1] -> [..., 5 · 2 · bands]"""
+    locations [..., C] in [0, 1] (C = 5 for a region box) -> [..., C · 2 · bands]"""
     frequencies = math.pi * 2.0 ** torch.arange(bands, device=locations.device, dtype=locations.dtype)  # [K]
-    angles = locations[..., None] * frequencies  # [..., 5, K]
-    return torch.cat([angles.sin(), angles.cos()], -1).flatten(-2)  # [..., 5 * 2K]
+    angles = locations[..., None] * frequencies  # [..., C, K]
+    return torch.cat([angles.sin(), angles.cos()], -1).flatten(-2)  # [..., C * 2K]
 
 
 class RegionEmbeddings(nn.Module):

@@ -26,6 +26,7 @@ from vlbert.data.sort_of_clevr_regions import CLASSES, oracle_regions
 from vlbert.data.tokenize import build_wordpiece_tokenizer
 from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler
 from vlbert.losses import vqa_loss
+from vlbert.models.embeddings import box_fourier_features
 from vlbert.models.tasks import VLBertForVQA
 from vlbert.presets import PRESETS
 
@@ -42,6 +43,7 @@ class Setting:
     schedule: str = "linear"
     baseline: bool = False  # the plain transformer instead of vlbert's model
     features: str = "crops"  # "crops" (the oracle detector's), "centred" (minus the mean crop), "symbolic"
+    box_bands: int = 0  # the baseline's box as Fourier features at this many octaves (0: the raw box)
     first: tuple[str, ...] = ()  # curriculum: train the first `first_steps` steps on these subtypes only
     first_steps: int = 0
     note: str = ""
@@ -131,12 +133,13 @@ def with_features(data: Data, mode: str, mean_crop: Tensor) -> Data:
 class PlainTransformer(nn.Module):
     """The baseline: one post-LN transformer over [CLS, words..., regions...], a classifier on CLS."""
 
-    def __init__(self, vocab: int, feature_size: int, width: int = 128, layers: int = 4) -> None:
+    def __init__(self, vocab: int, feature_size: int, width: int = 128, layers: int = 4, box_bands: int = 0) -> None:
         super().__init__()
         self.words = nn.Embedding(vocab, width)
         self.positions = nn.Embedding(64, width)
         self.regions = nn.Linear(feature_size, width)
-        self.boxes = nn.Linear(4, width)
+        self.box_bands = box_bands
+        self.boxes = nn.Linear(4 * 2 * box_bands if box_bands else 4, width)
         self.kind = nn.Embedding(2, width)
         layer = nn.TransformerEncoderLayer(width, 4, 2 * width, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
@@ -146,6 +149,8 @@ class PlainTransformer(nn.Module):
                 region_mask: Tensor) -> Tensor:
         positions = torch.arange(input_ids.shape[1])
         text = self.words(input_ids) + self.positions(positions) + self.kind.weight[0]  # [B, L, D]
+        if self.box_bands:
+            region_boxes = box_fourier_features(region_boxes, self.box_bands)  # [B, N, 8K]
         image = self.regions(region_features) + self.boxes(region_boxes) + self.kind.weight[1]  # [B, N, D]
         pad = torch.cat([~attention_mask, ~region_mask], 1)  # [B, L + N]
         hidden = self.encoder(torch.cat([text, image], 1), src_key_padding_mask=pad)
@@ -155,7 +160,7 @@ class PlainTransformer(nn.Module):
 def build_model(setting: Setting, base: dict[str, Any], vocab: int, seed: int, feature_size: int) -> nn.Module:
     torch.manual_seed(seed)
     if setting.baseline:
-        return PlainTransformer(vocab, feature_size)
+        return PlainTransformer(vocab, feature_size, box_bands=setting.box_bands)
     values = {**PRESETS["tiny"], **base, "vocab_size": vocab, "num_answers": len(ANSWERS),
               "v_feature_size": feature_size, **setting.model}
     return VLBertForVQA(VLBertConfig(**values), dropout=0.0)

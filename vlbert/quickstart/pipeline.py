@@ -86,11 +86,14 @@ class Quickstart:
     def run(self) -> QuickstartResults:
         began = time.perf_counter()
         p = self.plan
+        if p.vqa_from not in ("scratch", "pretrained"):
+            raise ValueError(f"vqa_from must be 'scratch' or 'pretrained', got {p.vqa_from!r}")
         self.make_data()
         pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps,
                                                    f"data.max_length={p.pretrain_max_length}"))
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
-        vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps, init))
+        vqa_init = init if p.vqa_from == "pretrained" else vocab
+        vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps, vqa_init))
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
         retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, "data.max_length=96",
