@@ -26,6 +26,23 @@ def test_quick_bench_writes_every_key(tmp_path):
     assert [s["images"] for s in report["retrieval"]["scaling"]] == [20, 40]
     train = report["train"]
     assert train["vlbert_params"] > 0 and train["lxmert_params"] > 0 and train["step_flops"] > 0
+    assert train["mlm_masked_speedup"] > 0
     assert report["inference"]["itm_pairs_per_s"] > 0 and report["inference"]["peak_memory_mb"] > 0
     assert report["cuda"] == "skipped: no GPU" or "train" in report["cuda"]
     assert "train_ratio_vs_lxmert" in done.stdout
+
+
+def test_bench_step_scores_masked_tokens_with_the_same_loss():
+    import torch
+
+    from vlbert.bench.train_step import make_inputs, vlbert_step
+
+    inputs = make_inputs("tiny", 4, 12, 5, torch.device("cpu"))
+    losses = []
+    for scoring in ("masked", "all"):
+        torch.manual_seed(0)
+        _, step = vlbert_step("tiny", torch.device("cpu"), inputs, None, mlm_scoring=scoring)
+        losses.append(step())
+    torch.testing.assert_close(losses[0], losses[1])
+    with pytest.raises(ValueError, match="mlm_scoring"):
+        vlbert_step("tiny", torch.device("cpu"), inputs, None, mlm_scoring="some")

@@ -46,8 +46,12 @@ def make_inputs(preset: str, batch: int, tokens: int, regions: int, device: torc
     return StepInputs(**{k: v.to(device) for k, v in vars(inputs).items()})
 
 
-def vlbert_step(preset: str, device: torch.device, inputs: StepInputs,
-                autocast: torch.dtype | None) -> tuple[nn.Module, Callable[[], Tensor]]:
+def vlbert_step(preset: str, device: torch.device, inputs: StepInputs, autocast: torch.dtype | None,
+                mlm_scoring: str = "masked") -> tuple[nn.Module, Callable[[], Tensor]]:
+    """vlbert's pre-training step as `vlbert pretrain` runs it: the MLM vocabulary scored at the
+    masked tokens only (`mlm_scoring="masked"`), or at every token as the original does ("all")."""
+    if mlm_scoring not in ("masked", "all"):
+        raise ValueError(f"mlm_scoring must be 'masked' or 'all', got {mlm_scoring!r}")
     model = vlbert.create_model(preset, task="pretraining").to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     targets = PreTrainingTargets(mlm_labels=inputs.mlm_labels, region_labels=inputs.region_labels,
@@ -56,8 +60,10 @@ def vlbert_step(preset: str, device: torch.device, inputs: StepInputs,
 
     def step() -> Tensor:
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
-            out = model(input_ids=inputs.input_ids, attention_mask=mask, region_features=inputs.features,
-                        region_boxes=inputs.boxes)
+            text, image = model.vlbert.encode_pair(input_ids=inputs.input_ids, attention_mask=mask,
+                                                   region_features=inputs.features, region_boxes=inputs.boxes)
+            scored = inputs.mlm_labels != -100 if mlm_scoring == "masked" else None  # [B, L]
+            out = model.forward_states(text, image, mlm_positions=scored)
             loss = pretraining_loss(out, targets, {"mlm": 1.0, "mrm": 1.0, "itm": 1.0}, "kl").total
         loss.backward()
         optimizer.step()
