@@ -153,3 +153,34 @@ def test_gradient_checkpointing_gives_the_same_gradients():
     assert grads[0].keys() == grads[1].keys()
     for name in grads[0]:
         torch.testing.assert_close(grads[0][name], grads[1][name], atol=1e-6, rtol=1e-5)
+
+
+def test_rotated_boxes_move_every_real_region_and_keep_the_padding():
+    from vlbert.engine.objectives import rotate_boxes
+
+    boxes = torch.arange(2 * 4 * 4, dtype=torch.float).view(2, 4, 4)  # [B, N, 4], distinct boxes
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False]])
+    for seed in range(5):
+        rotated, rows = rotate_boxes(boxes, mask, torch.Generator().manual_seed(seed))
+        assert rows.tolist() == [True, False]  # one region cannot move
+        real = rotated[0, :3]
+        assert not (real == boxes[0, :3]).all(-1).any()  # no region keeps its box
+        assert sorted(real[:, 0].tolist()) == sorted(boxes[0, :3, 0].tolist())  # the same boxes, moved
+        assert torch.equal(rotated[0, 3], boxes[0, 3]) and torch.equal(rotated[1], boxes[1])
+
+
+def test_box_negatives_add_one_itm_row_per_caption_scored_against_its_moved_boxes():
+    from vlbert.engine.objectives import ObjectiveConfig, box_negative_logits, pretrain_objective
+
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="pretraining").eval()
+    batch = pretrain_batch()
+    text, _ = model.vlbert.encode_pair(**batch.model_inputs())
+    moved = box_negative_logits(model, batch, text, torch.Generator().manual_seed(0))
+    assert moved.shape == (4, 2)
+    same = model.match_logits(*model.vlbert.encode_pair(**batch.model_inputs()))
+    assert not torch.allclose(moved, same)  # other boxes, other scores
+    cfg = ObjectiveConfig(box_negatives=True)
+    with_boxes = pretrain_objective(model, batch, cfg, torch.Generator().manual_seed(0)).parts["itm"]
+    without = pretrain_objective(model, batch, ObjectiveConfig(), torch.Generator().manual_seed(0)).parts["itm"]
+    assert torch.isfinite(with_boxes) and not torch.allclose(with_boxes, without)

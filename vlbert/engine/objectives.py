@@ -33,6 +33,9 @@ from vlbert.models.outputs import ImageStates, TextStates
 class ObjectiveConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(mlm=1.0, mrm=1.0, itm=1.0, itc=1.0))  # loss weights; 0 = off
     negatives: str = "hard"  # "hard" | "random"
+    # also match each caption against its own image with the boxes rotated among the image's
+    # regions (same objects, other places): ITM must read positions (not in the original)
+    box_negatives: bool = False
 
 
 def _generator(generator: torch.Generator | None) -> torch.Generator:
@@ -68,13 +71,44 @@ def negative_pairs(batch: Any, text_embed: Tensor, image_embed: Tensor, mode: st
     return text_idx[keep].to(text_embed.device), image_idx[keep].to(text_embed.device)
 
 
+def rotate_boxes(boxes: Tensor, mask: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Each row's boxes rotated by a random 1..n-1 places among its n real regions (real regions
+    first, padding after, as the collate function lays them out). boxes [B, N, 4], mask [B, N] bool
+    -> (rotated boxes [B, N, 4], rows with at least 2 regions [B] bool)."""
+    count = mask.sum(1)  # [B]
+    offset = (torch.rand(len(count), generator=generator) * (count - 1).clamp(min=1)).long() + 1  # [B] in 1..n-1
+    index = torch.arange(boxes.shape[1])[None]  # [1, N]
+    source = torch.where(mask.cpu(), (index + offset[:, None]) % count.cpu().clamp(min=1)[:, None], index)  # [B, N]
+    rotated = boxes.gather(1, source.to(boxes.device)[..., None].expand_as(boxes))
+    return rotated, (count >= 2).to(boxes.device)
+
+
+def box_negative_logits(model: Any, batch: Any, text: TextStates, generator: torch.Generator) -> Tensor | None:
+    """ITM logits [P, 2] of each caption against its own image with rotated boxes (None without boxes)."""
+    inputs = batch.image_inputs()
+    if inputs.get("region_boxes") is None or inputs.get("region_mask") is None:
+        return None
+    boxes, rows = rotate_boxes(inputs["region_boxes"], inputs["region_mask"].bool(), generator)
+    if not rows.any():
+        return None
+    keep = rows.nonzero().flatten()
+    moved = model.vlbert.encode_image(**{**inputs, "region_boxes": boxes,
+                                         "masked_regions": getattr(batch, "masked_regions", None)})
+    return model.match_logits(text.select(keep), moved.select(keep))
+
+
 def itm_with_negatives(model: Any, batch: Any, text: TextStates, image: ImageStates, out: Any, mode: str,
-                       generator: torch.Generator | None = None) -> Tensor:
-    """ITM loss over the B positives (`out.itm_logits`) and up to 2B re-paired negatives."""
+                       generator: torch.Generator | None = None, box_negatives: bool = False) -> Tensor:
+    """ITM loss over the B positives (`out.itm_logits`), up to 2B re-paired negatives and, with
+    `box_negatives`, B captions against their own image with its boxes rotated."""
     text_idx, image_idx = negative_pairs(batch, out.text_embed.detach(), out.image_embed.detach(), mode, generator)
     logits = out.itm_logits
     if len(text_idx):
         logits = torch.cat([logits, model.match_logits(text.select(text_idx), image.select(image_idx))])
+    if box_negatives:
+        moved = box_negative_logits(model, batch, text, _generator(generator))
+        if moved is not None:
+            logits = torch.cat([logits, moved])
     labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
     labels[: out.itm_logits.shape[0]] = 1
     return itm_loss(logits, labels)
@@ -91,7 +125,8 @@ def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: 
     weights = {k: v for k, v in cfg.weights.items() if k != "itm"}
     result = pretraining_loss(out, targets, weights, model.config.resolved_region_objective)
     if cfg.weights.get("itm"):
-        result.parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator)
+        result.parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator,
+                                                 cfg.box_negatives)
         result.total = result.total + cfg.weights["itm"] * result.parts["itm"]
     return result
 
@@ -101,7 +136,7 @@ def retrieval_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator:
     text, image = model.vlbert.encode_pair(**batch.model_inputs())
     out = model.forward_states(text, image)
     parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale)}
-    parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator)
+    parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, cfg.box_negatives)
     total = sum(cfg.weights.get(k, 1.0) * v for k, v in parts.items())
     return LossOutput(total=total, parts=parts)  # type: ignore[arg-type]
 
