@@ -1,7 +1,8 @@
 """`run_quickstart`: the whole product on built-in data, in minutes on a CPU.
 
 Stages: generate Sort-of-CLEVR with captions and oracle regions -> pre-train (MLM, masked region
-modelling, ITM, ITC) -> fine-tune VQA from the pre-trained model, and a question-only baseline ->
+modelling, ITM, ITC) -> VQA from scratch with the pre-trained vocabulary (or from the pre-trained
+model: `QuickstartPlan.vqa_from`), and a question-only baseline ->
 fine-tune retrieval (ITC top-k, ITM re-rank, over the held-out images) -> fine-tune captioning ->
 optionally the label-efficiency ablation (10 % of the VQA labels, pre-trained vs from scratch).
 Every stage is an ordinary `run_training` run in its own directory under `out_dir`.
