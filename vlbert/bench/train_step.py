@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import vlbert
-from vlbert.losses import PreTrainingTargets, pretraining_loss
+from vlbert.losses import IGNORE_INDEX, PreTrainingTargets, pretraining_loss
 
 
 @dataclass
@@ -62,7 +62,7 @@ def vlbert_step(preset: str, device: torch.device, inputs: StepInputs, autocast:
         with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
             text, image = model.vlbert.encode_pair(input_ids=inputs.input_ids, attention_mask=mask,
                                                    region_features=inputs.features, region_boxes=inputs.boxes)
-            scored = inputs.mlm_labels != -100 if mlm_scoring == "masked" else None  # [B, L]
+            scored = inputs.mlm_labels != IGNORE_INDEX if mlm_scoring == "masked" else None  # [B, L]
             out = model.forward_states(text, image, mlm_positions=scored)
             loss = pretraining_loss(out, targets, {"mlm": 1.0, "mrm": 1.0, "itm": 1.0}, "kl").total
         loss.backward()

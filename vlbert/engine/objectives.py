@@ -76,11 +76,10 @@ def rotate_boxes(boxes: Tensor, mask: Tensor, generator: torch.Generator) -> tup
     first, padding after, as the collate function lays them out). boxes [B, N, 4], mask [B, N] bool
     -> (rotated boxes [B, N, 4], rows with at least 2 regions [B] bool)."""
     count = mask.sum(1)  # [B]
-    offset = (torch.rand(len(count), generator=generator) * (count - 1).clamp(min=1)).long() + 1  # [B] in 1..n-1
-    index = torch.arange(boxes.shape[1])[None]  # [1, N]
-    source = torch.where(mask.cpu(), (index + offset[:, None]) % count.cpu().clamp(min=1)[:, None], index)  # [B, N]
-    rotated = boxes.gather(1, source.to(boxes.device)[..., None].expand_as(boxes))
-    return rotated, (count >= 2).to(boxes.device)
+    offset = (torch.rand(len(count), generator=generator).to(count.device) * (count - 1).clamp(min=1)).long() + 1
+    index = torch.arange(boxes.shape[1], device=boxes.device)[None]  # [1, N]
+    source = torch.where(mask, (index + offset[:, None]) % count.clamp(min=1)[:, None], index)  # [B, N]
+    return boxes.gather(1, source[..., None].expand_as(boxes)), count >= 2
 
 
 def box_negative_logits(model: Any, batch: Any, text: TextStates, generator: torch.Generator) -> Tensor | None:

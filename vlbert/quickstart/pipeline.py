@@ -87,8 +87,6 @@ class Quickstart:
     def run(self) -> QuickstartResults:
         began = time.perf_counter()
         p = self.plan
-        if p.vqa_from not in ("scratch", "pretrained"):
-            raise ValueError(f"vqa_from must be 'scratch' or 'pretrained', got {p.vqa_from!r}")
         self.make_data()
         pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps,
                                                    f"data.max_length={p.pretrain_max_length}"))

@@ -60,6 +60,10 @@ class QuickstartPlan:
     seed: int = 0
     model: dict[str, Any] = field(default_factory=lambda: dict(SMALL_MODEL))
 
+    def __post_init__(self) -> None:
+        if self.vqa_from not in ("scratch", "pretrained"):
+            raise ValueError(f"vqa_from must be 'scratch' or 'pretrained', got {self.vqa_from!r}")
+
     @classmethod
     def smoke(cls) -> "QuickstartPlan":
         """A few steps of everything, for tests."""
