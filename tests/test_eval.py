@@ -46,9 +46,9 @@ def test_caption_scores_known_values():
         caption_scores({"a": "x"}, refs)
 
 
-def _retrieval_setup(num_images=6, caps_per_image=2):
+def _retrieval_setup(num_images=6, caps_per_image=2, **options):
     torch.manual_seed(0)
-    model = vlbert.create_model("tiny", task="retrieval").eval()
+    model = vlbert.create_model("tiny", task="retrieval", **options).eval()
     imgs = make_inputs(batch=num_images, regions=4, seed=3)
     caps = make_inputs(batch=num_images * caps_per_image, length=7, seed=4)
     caps.attention_mask[::3, 5:] = False
@@ -59,8 +59,9 @@ def _retrieval_setup(num_images=6, caps_per_image=2):
     return model, imgs, caps, texts, images
 
 
-def test_cached_states_give_the_same_score_as_a_full_forward():
-    model, imgs, caps, texts, images = _retrieval_setup()
+@pytest.mark.parametrize("options", [{}, {"v_geometry_bias": 8}], ids=["original", "geometry-bias"])
+def test_cached_states_give_the_same_score_as_a_full_forward(options):
+    model, imgs, caps, texts, images = _retrieval_setup(**options)
     scores = all_pairs_scores(model, texts, images, batch_size=7)
     assert scores.shape == (12, 6)
     t, i = 5, 2

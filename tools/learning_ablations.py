@@ -39,6 +39,8 @@ SETTINGS: dict[str, Setting] = {
     "recipe-6-bands": _with(RECIPE, "v_location_bands", 6, "the recipe with 6 Fourier bands"),
     "recipe-6-bands-lr-1e-3": Setting({**RECIPE, "v_location_bands": 6}, lr=1e-3, schedule="constant",
                                       note="the recipe with 6 Fourier bands at lr 1e-3"),
+    "recipe-geometry": _with(RECIPE, "v_geometry_bias", 32,
+                             "the recipe with a box-geometry attention bias in the visual stream (MLP width 32)"),
     "original-6-bands": Setting(dict(v_location_bands=6), note="the original with the box as 6-band Fourier features"),
     "linear-box": Setting(dict(LINEAR_BOX), schedule="constant", note="the recipe with the raw 5-d box (no Fourier)"),
     "linear-box-relu": _with(LINEAR_BOX, "pooler_act", "relu", "linear-box with ReLU poolers"),

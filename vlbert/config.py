@@ -81,7 +81,10 @@ class VLBertConfig(PretrainedConfig):
     them, as LXMERT; the original sums them under one LayerNorm), `v_feature_norm` (LayerNorm each
     region's input feature before its projection), `v_location_bands` (0: the raw 5-d box into the
     location Linear, as ViLBERT; K > 0: sin and cos of each box coordinate at K octave frequencies,
-    2^k·π for k < K, so the embedding can tell near positions apart; 10·K inputs).
+    2^k·π for k < K, so the embedding can tell near positions apart; 10·K inputs),
+    `v_geometry_bias` (0: off, as ViLBERT; W > 0: an MLP of width W maps each pair of boxes, their
+    centre offsets and distance, to one additive attention bias per head in every visual
+    self-attention layer, as the geometry-aware attention of relation networks for detection).
 
     Image encoder: `image_encoder` is "regions" (precomputed features + boxes), "vit" (a timm ViT's
     patch tokens) or "cnn" (a timm CNN's last feature-map grid); `image_model` names the timm
@@ -135,6 +138,7 @@ class VLBertConfig(PretrainedConfig):
         v_location_norm: bool = False,
         v_feature_norm: bool = False,
         v_location_bands: int = 0,
+        v_geometry_bias: int = 0,
         # image encoder
         image_encoder: str = "regions",
         image_model: str | None = None,
@@ -189,6 +193,7 @@ class VLBertConfig(PretrainedConfig):
         self.v_location_norm = v_location_norm
         self.v_feature_norm = v_feature_norm
         self.v_location_bands = v_location_bands
+        self.v_geometry_bias = v_geometry_bias
         self.image_encoder = image_encoder
         self.image_model = image_model
         self.image_pretrained = image_pretrained
@@ -228,6 +233,8 @@ class VLBertConfig(PretrainedConfig):
             raise ValueError(f"pooler_act must be one of {POOLER_ACTIVATIONS}, got {self.pooler_act!r}")
         if not isinstance(self.v_location_bands, int) or self.v_location_bands < 0:
             raise ValueError(f"v_location_bands must be an integer >= 0, got {self.v_location_bands!r}")
+        if not isinstance(self.v_geometry_bias, int) or self.v_geometry_bias < 0:
+            raise ValueError(f"v_geometry_bias must be an integer >= 0, got {self.v_geometry_bias!r}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.image_encoder!r}")
         if self.region_objective is not None and self.region_objective not in REGION_OBJECTIVES:

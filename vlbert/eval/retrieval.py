@@ -55,13 +55,15 @@ def encode_texts(model: VLBertForRetrieval, batches: Iterable[tuple[Tensor, Tens
 @torch.inference_mode()
 def encode_images(model: VLBertForRetrieval, batches: Iterable[dict[str, Tensor]]) -> EncodedSet:
     """Batches of image inputs (keyword arguments of `encode_image`) -> all images' unimodal states."""
-    hidden, masks, feats = [], [], []
+    hidden, masks, feats, boxes = [], [], [], []
     for inputs in batches:
         image = model.vlbert.encode_image(**inputs)
         hidden.append(image.hidden)
         masks.append(image.mask)
         feats.append(image.features)
-    states = ImageStates(_pad_cat(hidden, 0.0), _pad_cat(masks, False), _pad_cat(feats, 0.0))
+        boxes.append(image.locations)
+    locations = None if boxes[0] is None else _pad_cat(boxes, 0.0)
+    states = ImageStates(_pad_cat(hidden, 0.0), _pad_cat(masks, False), _pad_cat(feats, 0.0), locations)
     embeds = model.itc_head.embed_image(states.hidden[:, 0])
     return EncodedSet(states, embeds)
 

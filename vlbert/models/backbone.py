@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from transformers.models.bert.modeling_bert import BertEmbeddings, BertLayer
 from vlbert.config import VLBertConfig
 from vlbert.models.coattention import CoAttentionLayer
 from vlbert.models.embeddings import RegionEmbeddings
+from vlbert.models.geometry import GeometryBias
 from vlbert.models.image_encoders import EncodedImage, build_image_encoder
 from vlbert.models.masks import StreamMasks, build_stream_masks, text_self_mask
 from vlbert.models.outputs import ImageStates, TextStates, VLBertOutput
@@ -158,6 +160,7 @@ class VLBertModel(VLBertPreTrainedModel):
             module._vlbert_keep_init = True
         self.embeddings = build_text_embeddings(config)  # BertEmbeddings (+ task tokens if configured)
         self.v_embeddings = RegionEmbeddings(config)
+        self.v_geometry = GeometryBias(config) if config.v_geometry_bias else None  # off in ViLBERT
         self.encoder = VLBertEncoder(config)
         self.t_pooler = Pooler(config.hidden_size, config.bi_hidden_size, config.pooler_act)
         self.v_pooler = Pooler(config.v_hidden_size, config.bi_hidden_size, config.pooler_act)
@@ -220,12 +223,24 @@ class VLBertModel(VLBertPreTrainedModel):
             features, locations, mask = prepend_global_token(features, locations, mask)  # R = N + 1
             targets = torch.cat([features[:, :1], targets], dim=1)
         hidden = self.v_embeddings(features, locations)  # [B, R, Dv]
-        hidden = self.encoder.run_visual(hidden, mask[:, None, None, :], 0, self.encoder.visual_start)
-        return ImageStates(hidden, mask, targets)
+        image = ImageStates(hidden, mask, targets, locations if self.v_geometry is not None else None)
+        hidden = self.encoder.run_visual(hidden, self.visual_attention_mask(image), 0, self.encoder.visual_start)
+        return replace(image, hidden=hidden)
+
+    def visual_attention_mask(self, image: ImageStates) -> Tensor:
+        """The visual self-attention's mask: [B, 1, 1, R] bool, or with `v_geometry_bias` the
+        [B, H, R, R] additive box-geometry bias (padding keys at the dtype's minimum)."""
+        if self.v_geometry is None:
+            return image.mask[:, None, None, :]
+        if image.locations is None:
+            raise ValueError("this model's visual attention reads the boxes: ImageStates.locations is missing")
+        return self.v_geometry(image.locations, image.mask, image.hidden.dtype)
 
     def fuse(self, text: TextStates, image: ImageStates) -> VLBertOutput:
         """The co-attention part, from unimodal states (which may be cached and re-paired)."""
         masks = build_stream_masks(text.mask, image.mask, causal=text.causal)
+        if self.v_geometry is not None:
+            masks = replace(masks, visual=self.visual_attention_mask(image))
         text_hidden, visual_hidden = self.encoder.fuse(text.hidden, image.hidden, masks)
         return VLBertOutput(
             text_hidden=text_hidden,

@@ -33,10 +33,12 @@ class ImageStates:
     hidden: Tensor  # [B, R, Dv] (R includes the IMG token when the config adds one)
     mask: Tensor  # [B, R] bool, True = real region
     features: Tensor  # [B, R, Df] encoder features before region masking (regression targets)
+    locations: Tensor | None = None  # [B, R, 5] boxes, kept when the visual attention reads them
 
     def select(self, index: Tensor) -> "ImageStates":
         """Rows `index` [P] (repeats allowed)."""
-        return ImageStates(self.hidden[index], self.mask[index], self.features[index])
+        locations = None if self.locations is None else self.locations[index]
+        return ImageStates(self.hidden[index], self.mask[index], self.features[index], locations)
 
 
 @dataclass

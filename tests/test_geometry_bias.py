@@ -1,0 +1,79 @@
+"""`v_geometry_bias`: a per-head attention bias from each pair of boxes in the visual stream."""
+
+import math
+
+import pytest
+import torch
+
+import vlbert
+from vlbert.config import VLBertConfig
+from vlbert.models.geometry import pairwise_box_geometry
+from vlbert.presets import PRESETS
+from tests.test_model import _pretraining_step_grads
+
+
+def test_pair_features_hand_computed():
+    # two 0.2 x 0.2 boxes centred at (0.1, 0.1) and (0.4, 0.5), and a 0.4 x 0.1 one at (0.5, 0.5)
+    boxes = torch.tensor([[[0.0, 0.0, 0.2, 0.2, 0.04], [0.3, 0.4, 0.5, 0.6, 0.04], [0.3, 0.45, 0.7, 0.55, 0.04]]])
+    pairs = pairwise_box_geometry(boxes, eps=0.0)  # [1, 3, 3, 7]
+    assert pairs.shape == (1, 3, 3, 7)
+    dx, dy, adx, ady, dist, log_w, log_h = pairs[0, 0, 1]  # key 1 seen from query 0
+    assert (dx.item(), dy.item()) == pytest.approx((0.3, 0.4))
+    assert (adx.item(), ady.item(), dist.item()) == pytest.approx((0.3, 0.4, 0.5))
+    assert (log_w.item(), log_h.item()) == pytest.approx((0.0, 0.0), abs=1e-6)
+    assert pairs[0, 1, 0, :2].tolist() == pytest.approx([-0.3, -0.4])  # the other way round
+    assert pairs[0, 1, 1].tolist() == pytest.approx([0.0] * 7, abs=1e-6)  # a box from itself
+    assert pairs[0, 0, 2, 5:].tolist() == pytest.approx([math.log(2.0), math.log(0.5)])
+
+
+def test_off_by_default():
+    assert VLBertConfig().v_geometry_bias == 0
+    model = vlbert.create_model("tiny")
+    assert model.v_geometry is None and not any("geometry" in n for n, _ in model.named_parameters())
+    with pytest.raises(ValueError, match="v_geometry_bias"):
+        VLBertConfig(**PRESETS["tiny"], v_geometry_bias=-1)
+
+
+def test_every_parameter_gets_a_gradient(tiny_inputs):
+    model = vlbert.create_model("tiny", task="pretraining", v_geometry_bias=8).train()
+    masked = torch.zeros(3, 5, dtype=torch.bool)
+    masked[:, 1] = True
+    assert _pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
+
+
+def test_the_bias_moves_the_answer_and_padding_stays_unseen(tiny_inputs):
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="vqa", v_geometry_bias=8).eval()
+    inputs = tiny_inputs.kwargs()
+    with torch.no_grad():
+        base = model(**inputs).logits
+        # the boxes reach the visual self-attention through the bias alone when the location
+        # embedding ignores them: zero its weights, make the bias large, then move the boxes
+        model.vlbert.v_embeddings.image_location_embeddings.weight.zero_()
+        torch.nn.init.normal_(model.vlbert.v_geometry.mlp[2].weight, std=3.0)
+        still = model(**inputs).logits
+        moved = model(**{**inputs, "region_boxes": inputs["region_boxes"].flip(1)}).logits
+        assert not torch.allclose(still, moved, atol=1e-4)
+        model.vlbert.v_geometry = None  # the same weights without the bias: the boxes are invisible
+        torch.testing.assert_close(model(**inputs).logits, model(**{**inputs, "region_boxes": inputs["region_boxes"].flip(1)}).logits)
+    # a padded region is never attended to, whatever its features and box
+    model = vlbert.create_model("tiny", task="vqa", v_geometry_bias=8).eval()
+    mask = torch.ones_like(inputs["region_mask"])
+    mask[:, -1] = False
+    changed = {**inputs, "region_mask": mask, "region_features": inputs["region_features"].clone(),
+               "region_boxes": inputs["region_boxes"].clone()}
+    with torch.no_grad():
+        first = model(**{**inputs, "region_mask": mask}).logits
+        changed["region_features"][:, -1] += 5.0
+        changed["region_boxes"][:, -1] = torch.tensor([0.0, 0.0, 0.9, 0.9])
+        torch.testing.assert_close(model(**changed).logits, first)
+    assert base.shape == first.shape
+
+
+def test_survives_save_and_load(tmp_path, tiny_inputs):
+    model = vlbert.create_model("tiny", task="vqa", v_geometry_bias=8).eval()
+    model.save_pretrained(tmp_path)
+    loaded = vlbert.create_model(str(tmp_path), task="vqa").eval()
+    assert loaded.config.v_geometry_bias == 8
+    with torch.no_grad():
+        assert torch.equal(model(**tiny_inputs.kwargs()).logits, loaded(**tiny_inputs.kwargs()).logits)
