@@ -1,6 +1,6 @@
 """Recording the co-attention probabilities (`vlbert.models.attention_maps`): the recording
 changes no output, reproduces what the fused attention computed, and leaves no hook behind; the
-reduction to one weight per region has known values."""
+reduction to one weight per region and the heat map it draws have known values."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 from conftest import make_inputs
 
 import vlbert
+from vlbert.demo.heatmap import RegionWeight, heat_array
 from vlbert.models.attention_maps import CoAttentionMaps, record_coattention, text_to_region_weights
 from vlbert.models.coattention import CoAttention, _merge_heads
 
@@ -80,3 +81,9 @@ def test_region_weights_average_blocks_heads_and_real_tokens():
     with pytest.raises(ValueError, match="no co-attention was recorded"):
         text_to_region_weights(CoAttentionMaps(), mask, skip_global=True)
 
+
+def test_heat_array_adds_each_weight_over_its_box():
+    regions = [RegionWeight([0.0, 0.0, 0.5, 0.5], 0.25), RegionWeight([0.25, 0.25, 1.0, 1.0], 0.75)]
+    heat = heat_array(regions, 4, 4)
+    expected = np.array([[0.25, 0.25, 0, 0], [0.25, 1.0, 0.75, 0.75], [0, 0.75, 0.75, 0.75], [0, 0.75, 0.75, 0.75]])
+    np.testing.assert_allclose(heat, expected / 1.0)
