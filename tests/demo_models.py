@@ -26,13 +26,14 @@ def scene_png(path: Path, index: int = 0) -> Path:
 
 
 def save_tiny_models(root: Path) -> dict[str, Path]:
-    """Model directories by name: vqa, retrieval, captioning (region models), vqa-vit."""
+    """Model directories by name: vqa, retrieval, captioning, pretraining (region models), vqa-vit."""
     texts = [*question_templates(), *(describe_scene(sample_scene(scene_rng(0, "train", i))) for i in range(20))]
     tokenizer = build_wordpiece_tokenizer(texts, 300, root / "tokenizer")
     answers = AnswerVocab.build([[a] for a in ANSWERS])
     made = {}
     kinds = [("vqa", "tiny", "vqa", REGIONS), ("retrieval", "tiny", "retrieval", REGIONS),
-             ("captioning", "tiny", "captioning", REGIONS), ("vqa-vit", "tiny-vit", "vqa", {})]
+             ("captioning", "tiny", "captioning", REGIONS), ("vqa-vit", "tiny-vit", "vqa", {}),
+             ("pretraining", "tiny", "pretraining", REGIONS)]
     for name, preset, task, extra in kinds:
         torch.manual_seed(0)
         model = vlbert.create_model(preset, task=task, vocab_size=len(tokenizer), num_answers=len(answers), **extra)

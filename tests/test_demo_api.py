@@ -144,3 +144,29 @@ def test_an_unexpected_failure_is_a_json_error_and_the_next_request_is_served(mo
     monkeypatch.setattr(service, "ask", real)
     again = client.post("/api/ask", **_upload(models["image"], question=QUESTION, detector="sort-of-clevr"))
     assert again.status_code == 200
+
+
+def test_the_command_refuses_a_gallery_it_cannot_serve_in_one_line(models, capsys):
+    from vlbert.cli import main
+
+    assert main(["demo", "--model", str(models["vqa"]), "--gallery", str(models["gallery"])]) == 2
+    assert capsys.readouterr().err.startswith("vlbert demo: error: no loaded model has a retrieval head")
+    assert main(["demo", "--model", str(models["retrieval"]), "--gallery", str(models["gallery"])]) == 2
+    assert "this model reads region features" in capsys.readouterr().err  # a folder needs --detector
+
+
+def test_a_pre_training_model_ranks_the_gallery_with_its_itm_and_itc_heads(models):
+    service = DemoService([models["pretraining"]], models["gallery"], detector="sort-of-clevr")
+    hits = service.search("a red circle", top=5)
+    assert sorted(h.name for h in hits) == [f"scene-{i}.png" for i in range(5)]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_shard_gallery_uses_its_split_and_its_region_features(models, tmp_path):
+    from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards, sample_key
+
+    make_sort_of_clevr_shards(tmp_path / "shards", {"train": 4, "test": 3}, regions=True)
+    service = DemoService([models["retrieval"]], tmp_path / "shards", gallery_split="test")  # no detector needed
+    assert service.gallery.names == [sample_key("test", i) for i in range(3)]
+    hits = service.search("a red circle", top=3)
+    assert sorted(h.name for h in hits) == service.gallery.names
