@@ -65,6 +65,13 @@ def test_predict_refuses_non_finite_region_features(vqa_model, tmp_path, capsys,
     assert len(answer) == 2 and 0.0 < float(answer[0]) < 1.0 and answer[1] in {"red", "blue", "1"}
 
 
+def test_predict_never_picks_a_detector_for_a_region_model(vqa_model, capsys):
+    assert main(_predict(vqa_model, str(vqa_model / "model"))) == 2
+    assert capsys.readouterr().err == (
+        "vlbert predict: error: this model reads region features: give a features .npz (--features), "
+        "or a detector for Sort-of-CLEVR-style scenes (--detector sort-of-clevr)\n")
+
+
 @pytest.fixture
 def hub_calls(monkeypatch) -> list[str]:
     """Calls that reach the hub (answered with a failure); HF_HUB_OFFLINE is unset."""

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from vlbert.commands import evaluate, make_shards, predict, quickstart, train
+from vlbert.commands import demo, evaluate, make_shards, predict, quickstart, train
 from vlbert.data.schema import DataError
 from vlbert.engine import distributed
 
@@ -36,6 +36,7 @@ COMMANDS: dict[str, Command] = {
     "evaluate": Command(evaluate.HELP, evaluate.add_arguments, evaluate.run),
     "predict": Command(predict.HELP, predict.add_arguments, predict.run),
     "quickstart": Command(quickstart.HELP, quickstart.add_arguments, quickstart.run),
+    "demo": Command(demo.HELP, demo.add_arguments, demo.run),
 }
 
 

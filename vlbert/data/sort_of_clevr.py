@@ -38,7 +38,7 @@ RELATIONAL = ("closest", "furthest", "count")
 ANSWERS = ("square", "circle", "left", "right", "top", "bottom", "1", "2", "3", "4", "5", "6")
 QUESTIONS_PER_TYPE = 10
 
-_QUESTION_TEMPLATES = {
+QUESTION_TEMPLATES = {
     "shape": "what is the shape of the {} object?",
     "horizontal": "is the {} object on the left or right of the image?",
     "vertical": "is the {} object on the top or bottom of the image?",
@@ -162,7 +162,7 @@ def answer_question(scene: Scene, subtype: str, color: str) -> str:
 
 def make_question(scene: Scene, subtype: str, color: str) -> SceneQuestion:
     kind = "relational" if subtype in RELATIONAL else "nonrelational"
-    text = _QUESTION_TEMPLATES[subtype].format(color)
+    text = QUESTION_TEMPLATES[subtype].format(color)
     return SceneQuestion(kind, subtype, color, text, answer_question(scene, subtype, color))
 
 

@@ -49,6 +49,20 @@ class CoAttention(nn.Module):
         t_ctx = F.scaled_dot_product_attention(tq, vk, vv, attn_mask=masks.text_to_visual, dropout_p=drop_t)
         return _merge_heads(v_ctx), _merge_heads(t_ctx)
 
+    def attention_probs(self, visual: Tensor, text: Tensor, masks: StreamMasks) -> tuple[Tensor, Tensor]:
+        """The probabilities `forward` attends with (no dropout), written out instead of fused
+        into `scaled_dot_product_attention`: (image over text [B, H, R, L], text over image
+        [B, H, L, R]). For inspection (`vlbert.models.attention_maps`); `forward` never calls it."""
+        vq, vk, _ = self._heads(self.v_qkv(visual))  # [B, H, R, Dh]
+        tq, tk, _ = self._heads(self.t_qkv(text))  # [B, H, L, Dh]
+        return _probs(vq, tk, masks.visual_to_text), _probs(tq, vk, masks.text_to_visual)
+
+
+def _probs(query: Tensor, key: Tensor, mask: Tensor) -> Tensor:
+    # [B, H, Q, Dh] x [B, H, K, Dh], mask [B, 1, 1 or Q, K] bool -> [B, H, Q, K]
+    scores = query @ key.transpose(-1, -2) * query.shape[-1] ** -0.5
+    return scores.masked_fill(~mask, float("-inf")).softmax(-1)
+
 
 def _merge_heads(x: Tensor) -> Tensor:
     # [B, H, N, Dh] -> [B, N, H * Dh]

@@ -1,0 +1,172 @@
+"""The demo's JSON API through FastAPI's TestClient (no browser): answers and heat maps equal
+what `predict` computes, retrieval ranks as `predict --query` does, captions match, and every
+refusal is a one-line JSON error after which the server still answers."""
+
+from __future__ import annotations
+
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from demo_models import save_tiny_models, scene_png
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the demo extra is not installed: pip install -e '.[demo]'")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from vlbert.data.sort_of_clevr import COLORS, QUESTION_TEMPLATES, answer_question, image_rng, sample_scene  # noqa: E402
+from vlbert.data.sort_of_clevr_detect import detect_objects  # noqa: E402
+from vlbert.demo.app import create_app  # noqa: E402
+from vlbert.demo.service import MAX_QUESTION_CHARS, DemoService  # noqa: E402
+from vlbert.run.predict import Predictor  # noqa: E402
+
+QUESTION = "what is the shape of the red object?"
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("demo")
+    made = save_tiny_models(root)
+    gallery = root / "gallery"
+    gallery.mkdir()
+    for i in range(5):
+        scene_png(gallery / f"scene-{i}.png", i)
+    return {**made, "gallery": gallery, "image": scene_png(root / "scene.png", 7)}
+
+
+@pytest.fixture(scope="module")
+def client(models) -> TestClient:
+    service = DemoService([models["vqa"], models["retrieval"], models["captioning"]], models["gallery"],
+                          detector="sort-of-clevr")
+    return TestClient(create_app(service))
+
+
+def _upload(path: Path, **form: str) -> dict:
+    return {"files": {"image": (path.name, path.read_bytes(), "image/png")}, "data": form}
+
+
+def _png(data_url: str) -> Image.Image:
+    assert data_url.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1])))
+
+
+def test_page_and_info(client, models):
+    page = client.get("/")
+    assert page.status_code == 200 and "<title>vlbert demo</title>" in page.text and 'id="heatmap"' in page.text
+    info = client.get("/api/info").json()
+    assert info["models"] == {t: str(models[t]) for t in ("vqa", "retrieval", "captioning")}
+    assert info["region_model"] is True and info["gallery_size"] == 5
+    assert len(info["templates"]) == 36 and QUESTION in info["templates"]
+
+
+def test_a_built_in_scene_comes_with_its_true_answers(client):
+    first, again = client.get("/api/scene?seed=11").json(), client.get("/api/scene?seed=11").json()
+    assert first == again and first["seed"] == 11 and _png(first["image"]).size == (75, 75)
+    scene = sample_scene(image_rng(11, "demo", 0))
+    asked = {template.format(color): (subtype, color) for subtype, template in QUESTION_TEMPLATES.items()
+             for color in COLORS}
+    assert len(first["questions"]) >= 3
+    for item in first["questions"]:
+        assert item["answer"] == answer_question(scene, *asked[item["question"]])
+
+
+def test_ask_gives_predicts_answers_and_a_heat_map_over_the_detected_regions(client, models):
+    result = client.post("/api/ask", **_upload(models["image"], question=QUESTION, detector="sort-of-clevr")).json()
+    expected = Predictor(models["vqa"]).answer(models["image"], QUESTION, top=5, detector="sort-of-clevr")
+    assert [(a["answer"], a["score"]) for a in result["answers"]] == [(a, round(s, 4)) for a, s in expected]
+    assert result["layout"] == "regions"
+    with Image.open(models["image"]) as image:
+        boxes = detect_objects(image).boxes / 75.0
+    np.testing.assert_allclose([r["box"] for r in result["regions"]], boxes, atol=1e-4)
+    assert sum(r["weight"] for r in result["regions"]) == pytest.approx(1.0, abs=1e-4)
+    assert _png(result["heatmap"]).size == (300, 300)
+
+
+def test_a_vit_model_gets_its_patch_grid(models):
+    client = TestClient(create_app(DemoService([models["vqa-vit"]])))
+    result = client.post("/api/ask", **_upload(models["image"], question=QUESTION)).json()
+    assert result["layout"] == "patches" and len(result["regions"]) == 16  # 32 px / 8 px patches: 4 x 4
+    assert sorted(r["box"][:2] for r in result["regions"])[:2] == [[0.0, 0.0], [0.0, 0.25]]
+    assert sum(r["weight"] for r in result["regions"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_caption_and_search_agree_with_predict(client, models):
+    caption = client.post("/api/caption", **_upload(models["image"], detector="sort-of-clevr")).json()["caption"]
+    assert caption == Predictor(models["captioning"]).caption(models["image"], detector="sort-of-clevr")
+    hits = client.post("/api/search", data={"caption": "a red circle", "top": "3"}).json()["hits"]
+    ranked = Predictor(models["retrieval"]).rank(models["gallery"], "a red circle", top=3, detector="sort-of-clevr")
+    assert [h["name"] for h in hits] == [Path(r.path).name for r in ranked]
+    assert [h["score"] for h in hits] == pytest.approx([r.score for r in ranked], abs=1e-4)
+    assert all(_png(h["thumbnail"]).size == (150, 150) for h in hits)
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"question": QUESTION, "detector": "sort-of-clevr", "file": b"%PDF-1.4 not an image"}, "not an image"),
+    ({"question": "x" * (MAX_QUESTION_CHARS + 1), "detector": "sort-of-clevr"}, "characters long"),
+    ({"question": " ".join(["a"] * 140), "detector": "sort-of-clevr"}, "tokens long; this model reads at most 128"),
+    ({"question": "   ", "detector": "sort-of-clevr"}, "type a question"),
+    ({"question": QUESTION}, "this model reads region features"),
+    ({"question": QUESTION, "detector": "yolo"}, "unknown detector 'yolo'"),
+    ({"detector": "sort-of-clevr"}, "the request lacks or garbles: question"),
+])
+def test_refusals_are_one_line_json_errors_and_the_server_keeps_serving(client, models, form, message):
+    form = dict(form)
+    data = form.pop("file", models["image"].read_bytes())
+    response = client.post("/api/ask", files={"image": ("f.png", data, "image/png")}, data=form)
+    assert response.status_code == 400 and message in response.json()["error"]
+    assert "\n" not in response.json()["error"] and "Traceback" not in response.text
+    ok = client.post("/api/ask", **_upload(models["image"], question=QUESTION, detector="sort-of-clevr"))
+    assert ok.status_code == 200 and len(ok.json()["answers"]) == 5
+
+
+def test_a_model_without_the_needed_head_is_said_on_the_page(models):
+    client = TestClient(create_app(DemoService([models["vqa"]])))
+    caption = client.post("/api/caption", **_upload(models["image"], detector="sort-of-clevr"))
+    assert caption.status_code == 400
+    assert caption.json()["error"].startswith(f"no loaded model has a captioning head (loaded: vqa ({models['vqa']}))")
+    search = client.post("/api/search", data={"caption": "a red circle"})
+    assert search.status_code == 400 and "no loaded model has a retrieval head" in search.json()["error"]
+    retrieval_only = TestClient(create_app(DemoService([models["retrieval"]])))
+    missing = retrieval_only.post("/api/search", data={"caption": "a red circle"})
+    no_gallery = "no gallery: start the demo with --gallery DIR (a shard directory or an image folder)"
+    assert missing.json() == {"error": no_gallery}
+
+
+def test_an_unexpected_failure_is_a_json_error_and_the_next_request_is_served(models, monkeypatch):
+    service = DemoService([models["vqa"]])
+    client = TestClient(create_app(service))
+    real = service.ask
+    monkeypatch.setattr(service, "ask", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    failed = client.post("/api/ask", **_upload(models["image"], question=QUESTION, detector="sort-of-clevr"))
+    assert failed.status_code == 500 and "RuntimeError" in failed.json()["error"] and "boom" not in failed.text
+    monkeypatch.setattr(service, "ask", real)
+    again = client.post("/api/ask", **_upload(models["image"], question=QUESTION, detector="sort-of-clevr"))
+    assert again.status_code == 200
+
+
+def test_the_command_refuses_a_gallery_it_cannot_serve_in_one_line(models, capsys):
+    from vlbert.cli import main
+
+    assert main(["demo", "--model", str(models["vqa"]), "--gallery", str(models["gallery"])]) == 2
+    assert capsys.readouterr().err.startswith("vlbert demo: error: no loaded model has a retrieval head")
+    assert main(["demo", "--model", str(models["retrieval"]), "--gallery", str(models["gallery"])]) == 2
+    assert "this model reads region features" in capsys.readouterr().err  # a folder needs --detector
+
+
+def test_a_pre_training_model_ranks_the_gallery_with_its_itm_and_itc_heads(models):
+    service = DemoService([models["pretraining"]], models["gallery"], detector="sort-of-clevr")
+    hits = service.search("a red circle", top=5)
+    assert sorted(h.name for h in hits) == [f"scene-{i}.png" for i in range(5)]
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_a_shard_gallery_uses_its_split_and_its_region_features(models, tmp_path):
+    from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards, sample_key
+
+    make_sort_of_clevr_shards(tmp_path / "shards", {"train": 4, "test": 3}, regions=True)
+    service = DemoService([models["retrieval"]], tmp_path / "shards", gallery_split="test")  # no detector needed
+    assert service.gallery.names == [sample_key("test", i) for i in range(3)]
+    hits = service.search("a red circle", top=3)
+    assert sorted(h.name for h in hits) == service.gallery.names

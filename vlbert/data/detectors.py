@@ -1,0 +1,16 @@
+"""Detectors that turn an image into region features, by name: what `predict --detector` and the
+demo may use for a region model when no feature file is given. Never chosen silently."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PIL import Image
+
+from vlbert.data.schema import RegionFeatures
+from vlbert.data.sort_of_clevr_detect import detect_objects
+
+Detector = Callable[[Image.Image], RegionFeatures]
+DETECTORS: dict[str, Detector] = {
+    "sort-of-clevr": detect_objects,  # the six solid colours of Sort-of-CLEVR scenes on white
+}

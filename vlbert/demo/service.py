@@ -1,0 +1,166 @@
+"""What the demo page can ask, without the web server: answer a question about an image with the
+co-attention heat map, caption it, draw a built-in scene, rank the gallery for a caption.
+
+Each request goes to the first loaded model that has the heads it needs; a request no loaded
+model can serve, a picture that does not decode, or a question too long for the model is a
+`DemoError` with a one-line message for the page.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from vlbert.data.images import decode_image
+from vlbert.data.sort_of_clevr import (
+    COLORS,
+    QUESTION_TEMPLATES,
+    image_rng,
+    render_scene,
+    sample_questions,
+    sample_scene,
+)
+from vlbert.data.stats import SampleError
+from vlbert.demo.gallery import Gallery, Hit, build_gallery, read_gallery, search
+from vlbert.demo.heatmap import Layout, RegionWeight, png_data_url, region_weights, render_heatmap
+from vlbert.models.attention_maps import record_coattention, text_to_region_weights
+from vlbert.run.predict import Predictor
+
+MAX_UPLOAD_BYTES = 10 * 2**20
+MAX_QUESTION_CHARS = 300
+BUILTIN_DETECTOR = "sort-of-clevr"  # how the regions of a built-in scene are found, always said
+
+
+class DemoError(ValueError):
+    """A request the demo refuses, with the message the page shows."""
+
+
+@dataclass
+class Answer:
+    answer: str
+    score: float  # sigmoid probability of the answer
+
+
+@dataclass
+class AskResult:
+    answers: list[Answer]
+    layout: Layout  # "regions" (boxes drawn) or "patches" (grid drawn)
+    regions: list[RegionWeight]  # the question's co-attention weight on each region or patch
+    heatmap: str  # PNG data URL: the picture under the heat map
+
+
+@dataclass
+class SceneQuestionItem:
+    question: str
+    answer: str  # the scene's true answer
+
+
+@dataclass
+class BuiltinScene:
+    image: str  # PNG data URL
+    seed: int
+    questions: list[SceneQuestionItem] = field(default_factory=list)
+
+
+@dataclass
+class DemoInfo:
+    models: dict[str, str]  # task -> model directory
+    region_model: bool  # whether the VQA/caption models read regions (then a detector is needed)
+    gallery_size: int
+    templates: list[str]
+
+
+def decode_upload(data: bytes) -> Image.Image:
+    """An uploaded file -> RGB image; anything else is a DemoError."""
+    if not data:
+        raise DemoError("the upload is empty: choose an image file")
+    if len(data) > MAX_UPLOAD_BYTES:
+        size, limit = len(data) / 2**20, MAX_UPLOAD_BYTES // 2**20
+        raise DemoError(f"the upload is {size:.1f} MiB; the demo takes images up to {limit} MiB")
+    try:
+        return decode_image(data)
+    except SampleError as error:
+        raise DemoError(f"that file is not an image the demo can read ({error.detail})") from None
+
+
+def question_templates() -> list[str]:
+    """The built-in data's question templates, for every colour."""
+    return [template.format(color) for template in QUESTION_TEMPLATES.values() for color in COLORS]
+
+
+class DemoService:
+    def __init__(self, model_dirs: list[str | Path], gallery: str | Path | None = None,
+                 gallery_limit: int = 500, detector: str | None = None, device: str | None = None,
+                 gallery_split: str | None = None) -> None:
+        self.predictors = [Predictor(path, device) for path in model_dirs]
+        self.dirs = [str(path) for path in model_dirs]
+        self.gallery: Gallery | None = None
+        if gallery is not None:
+            ranker = self.predictor_for("retrieval")
+            self.gallery = build_gallery(ranker, read_gallery(gallery, gallery_limit, gallery_split), detector)
+
+    def predictor_for(self, task: str) -> Predictor:
+        for predictor in self.predictors:
+            if predictor.supports(task):
+                return predictor
+        loaded = ", ".join(f"{p.task} ({path})" for p, path in zip(self.predictors, self.dirs))
+        raise DemoError(f"no loaded model has a {task} head (loaded: {loaded}); start the demo with a {task} model")
+
+    def info(self) -> DemoInfo:
+        regions = any(p.transform is None for p in self.predictors)
+        size = len(self.gallery.names) if self.gallery else 0
+        models: dict[str, str] = {}
+        for predictor, path in zip(self.predictors, self.dirs):
+            models.setdefault(predictor.task, path)  # the one that serves that task
+        return DemoInfo(models, regions, size, question_templates())
+
+    def scene(self, seed: int | None = None) -> BuiltinScene:
+        """A fresh built-in Sort-of-CLEVR scene with its questions and their true answers."""
+        seed = random.randrange(2**31) if seed is None else seed
+        rng = image_rng(seed, "demo", 0)
+        scene = sample_scene(rng)
+        questions = {q.question: q.answer for q in sample_questions(scene, rng)}
+        image = render_scene(scene)
+        return BuiltinScene(png_data_url(image), seed, [SceneQuestionItem(q, a) for q, a in questions.items()])
+
+    def _check_text(self, predictor: Predictor, text: str, what: str) -> str:
+        text = text.strip()
+        if not text:
+            raise DemoError(f"type a {what}")
+        if len(text) > MAX_QUESTION_CHARS:
+            raise DemoError(f"the {what} is {len(text)} characters long; the demo takes up to {MAX_QUESTION_CHARS}")
+        tokens = len(predictor.tokenizer(text)["input_ids"])
+        longest = predictor.model.config.max_position_embeddings
+        if tokens > longest:
+            raise DemoError(f"the {what} is {tokens} tokens long; this model reads at most {longest}")
+        return text
+
+    def ask(self, image: Image.Image, question: str, detector: str | None = None, top: int = 5) -> AskResult:
+        """Top answers, and the question's co-attention over the regions drawn on the picture."""
+        predictor = self.predictor_for("vqa")
+        question = self._check_text(predictor, question, "question")
+        inputs = predictor.image_inputs(image, detector=detector)
+        model = predictor.model
+        with record_coattention(model) as maps:
+            out = predictor.vqa_output(inputs, question)
+        with torch.inference_mode():
+            boxes = model.vlbert.encode_regions(**inputs).boxes[0]  # [N, 4]
+        skip_global = model.config.add_global_image_token
+        weights = text_to_region_weights(maps, out.backbone.text_mask, skip_global)[0]  # [N]
+        regions = region_weights(boxes.cpu(), weights.cpu())
+        layout: Layout = "regions" if predictor.transform is None else "patches"
+        answers = [Answer(a, round(s, 4)) for a, s in predictor.top_answers(out.logits.sigmoid()[0], top)]
+        return AskResult(answers, layout, regions, png_data_url(render_heatmap(image, regions, layout)))
+
+    def caption(self, image: Image.Image, detector: str | None = None) -> str:
+        return self.predictor_for("captioning").caption(image, detector=detector)
+
+    def search(self, caption: str, top: int = 5, k: int = 16) -> list[Hit]:
+        ranker = self.predictor_for("retrieval")
+        if self.gallery is None:
+            raise DemoError("no gallery: start the demo with --gallery DIR (a shard directory or an image folder)")
+        return search(ranker, self.gallery, self._check_text(ranker, caption, "caption"), top, k)
