@@ -1,0 +1,72 @@
+"""Parameter-efficient fine-tuning with the `peft` library (the optional extra `vlbert[peft]`).
+
+LoRA: `peft.get_peft_model` wraps the Linear layers named in `train.finetune.lora_targets` (by
+default the self-attention `query`/`key`/`value` of both streams and the co-attention `v_qkv`/
+`t_qkv` projections) with low-rank adapters, in place: the task model keeps its class, its
+methods and its parameter names (adapters add `...lora_A.default.weight`, ...). The task heads are
+peft `modules_to_save` (they are new for the task, so they train and are saved with the adapter);
+the MLM head keeps its decoder tied to the frozen word embeddings and saves only its transform.
+
+An adapter directory holds peft's `adapter_config.json` and `adapter_model.safetensors` (the
+adapters and the heads: a few MB), plus `vlbert_adapter.json` (the method and the base model it
+was trained from), and the run adds its tokenizer (and VQA answers). `load_adapter` applies it to
+a base model and merges it (`merge_and_unload`), giving a plain task model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+ADAPTER_INFO = "vlbert_adapter.json"
+
+
+def _peft() -> Any:
+    try:
+        import peft
+    except ImportError:
+        raise ImportError("train.finetune.peft and --adapter need the peft library: pip install 'vlbert[peft]'") from None
+    return peft
+
+
+def head_modules(model: nn.Module) -> list[str]:
+    """The task heads peft saves with the adapter: each top-level module with weights but the
+    backbone; of the MLM head only its transform (its decoder is tied to the word embeddings)."""
+    names = []
+    for name, module in model.named_children():
+        if name == "vlbert" or not any(True for _ in module.parameters()):
+            continue
+        names.append("mlm_head.transform" if name == "mlm_head" else name)
+    return names
+
+
+def add_lora(model: nn.Module, cfg: Any) -> Any:
+    """LoRA adapters on `cfg.lora_targets` of `model`, in place; returns the `PeftModel` around it
+    (for saving and merging). Everything but the adapters and the heads is frozen."""
+    peft = _peft()
+    config = peft.LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                             target_modules=list(cfg.lora_targets), modules_to_save=head_modules(model))  # fmt: skip
+    return peft.get_peft_model(model, config)
+
+
+def save_adapter(peft_model: Any, directory: str | Path, base: str | None) -> None:
+    """peft's adapter files plus `vlbert_adapter.json` naming the method and the base model."""
+    directory = Path(directory)
+    peft_model.save_pretrained(str(directory))
+    (directory / ADAPTER_INFO).write_text(json.dumps({"method": "lora", "base": base}, indent=1))
+
+
+def is_adapter_dir(directory: str | Path) -> bool:
+    return (Path(directory) / "adapter_config.json").is_file()
+
+
+def load_adapter(model: nn.Module, directory: str | Path) -> nn.Module:
+    """`model` (a base task model) with the adapter of `directory` applied and merged."""
+    peft = _peft()
+    if not is_adapter_dir(directory):
+        raise ValueError(f"--adapter {directory}: not an adapter directory (no adapter_config.json)")
+    wrapped = peft.PeftModel.from_pretrained(model, str(directory))
+    return wrapped.merge_and_unload()
