@@ -52,11 +52,18 @@ def add_lora(model: nn.Module, cfg: Any) -> Any:
     return peft.get_peft_model(model, config)
 
 
-def save_adapter(peft_model: Any, directory: str | Path, base: str | None) -> None:
-    """peft's adapter files plus `vlbert_adapter.json` naming the method and the base model."""
+def save_adapter(peft_model: Any, directory: str | Path, task: str | None = None, base: str | None = None) -> None:
+    """peft's adapter files plus `vlbert_adapter.json` naming the method, the task and the base model."""
     directory = Path(directory)
     peft_model.save_pretrained(str(directory))
-    (directory / ADAPTER_INFO).write_text(json.dumps({"method": "lora", "base": base}, indent=1))
+    info = {"method": "lora", "task": task, "base": base}
+    (directory / ADAPTER_INFO).write_text(json.dumps(info, indent=1))
+
+
+def adapter_info(directory: str | Path) -> dict[str, Any]:
+    """`vlbert_adapter.json` of an adapter directory ({} when absent)."""
+    path = Path(directory) / ADAPTER_INFO
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def is_adapter_dir(directory: str | Path) -> bool:

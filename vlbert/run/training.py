@@ -25,11 +25,12 @@ from vlbert.data.schema import DataError
 from vlbert.data.stats import DataStats
 from vlbert.engine import distributed
 from vlbert.engine.objectives import OBJECTIVES
+from vlbert.engine.finetune import FinetunePlan
 from vlbert.engine.trainer import Trainer
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
 from vlbert.run.resume import check_resume, record_config, say_differences
-from vlbert.run.setup import DATA_TASKS, RunParts, build_parts, collate_config, data_config, save_model_dir
+from vlbert.run.setup import ANSWERS_FILE, DATA_TASKS, RunParts, build_parts, collate_config, data_config, save_model_dir
 from vlbert.runconfig import ConfigError, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ class RunResult:
     steps: int
     parts: RunParts  # the trained model, its tokenizer and answers
     history: list[dict[str, float]]  # the trainer's log (metrics.json)
+    trainable_params: int = 0  # parameters that trained (adapters and heads only, with peft)
 
 
 def blank_images(batch: Batch) -> Batch:
@@ -164,6 +166,8 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
     val = cfg.data.val_split
     eval_fn = (lambda model: evaluate_parts(cfg, parts, val)) if val else None
     trainer = Trainer(parts.model, _step_fn(cfg), cfg.train, out_dir, eval_fn=eval_fn, device=cfg.device)
+    if dist.is_main:
+        print(trainer.plan.count.line(), file=sys.stderr, flush=True)
     if resume:
         trainer.resume()
     model_dir = out_dir / "model"
@@ -171,14 +175,31 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
         state = trainer.fit(make_batches)
     except Exception:
         if trainer.state.step >= cfg.train.max_steps and trainer.dist.is_main:  # trained; evaluating failed
+            save_adapter_dir(cfg, parts, trainer.plan, out_dir / "adapter")
             _save_after_failure(cfg, parts, out_dir, trainer.state.step)
         raise
     evals = [h for h in state.history if any(k.startswith("eval_") for k in h)]
     metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
     if trainer.dist.is_main:
+        save_adapter_dir(cfg, parts, trainer.plan, out_dir / "adapter")
         _save_run(cfg, parts, out_dir, state.step, metrics)
     distributed.barrier()
-    return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history)
+    return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history, trainer.plan.count.trainable)
+
+
+def save_adapter_dir(cfg: RunConfig, parts: RunParts, plan: FinetunePlan, directory: Path) -> None:
+    """With LoRA: the adapter (and the heads), tokenizer and answers in `directory`, then the
+    adapters merged into `parts.model`, which `model/` then holds as a plain model. Else nothing."""
+    if plan.peft_model is None:
+        return
+    from vlbert.engine.adapters import save_adapter
+
+    save_adapter(plan.peft_model, directory, task=cfg.task, base=cfg.model.init)
+    parts.tokenizer.save_pretrained(str(directory))
+    if parts.answers is not None:
+        parts.answers.save(directory / ANSWERS_FILE)
+    plan.peft_model.merge_and_unload()  # in place: parts.model is a plain task model again
+    plan.peft_model = None
 
 
 def _save_run(cfg: RunConfig, parts: RunParts, out_dir: Path, steps: int, metrics: dict[str, float]) -> None:

@@ -1,0 +1,121 @@
+"""Parameter-efficient fine-tuning with peft: LoRA adapters train alone, save apart from the base,
+load back to the same outputs, and merge into base + B A x alpha / r; the CLI reads base + adapter."""
+
+import json
+
+import pytest
+import torch
+
+import vlbert
+from vlbert.engine.adapters import head_modules, load_adapter, save_adapter
+from vlbert.engine.finetune import FinetuneConfig
+from vlbert.engine.optim import OptimConfig
+from vlbert.engine.trainer import TrainConfig, Trainer
+from tests.test_engine import vqa_batch
+from tests.test_finetune import NO_DROPOUT, vqa_step
+
+pytest.importorskip("peft")
+
+
+def lora_run(tmp_path, steps=3):
+    """A tiny VQA model saved as the base, then trained with LoRA from it."""
+    torch.manual_seed(0)
+    vlbert.create_model("tiny", task="vqa", **NO_DROPOUT).save_pretrained(tmp_path / "base")
+    model = vlbert.create_model(str(tmp_path / "base"), task="vqa")
+    cfg = TrainConfig(max_steps=steps, progress=False, optim=OptimConfig(lr=1e-2, schedule="constant"),
+                      finetune=FinetuneConfig(peft="lora", lora_rank=4, lora_alpha=8.0))
+    trainer = Trainer(model, vqa_step, cfg, tmp_path / "run", device="cpu")
+    batches = [vqa_batch(seed=i) for i in range(3)]
+    trainer.fit(lambda epoch, skip: iter(batches[skip:]))
+    return model.eval(), trainer
+
+
+def test_lora_trains_adapters_and_heads_only_and_round_trips(tmp_path):
+    base = vlbert.create_model("tiny", task="vqa")
+    assert head_modules(base) == ["vqa_head"]
+    model, trainer = lora_run(tmp_path)
+    trained = {n for n, p in trainer.plan.params.items() if trainer.plan.trains[n]}
+    assert trained and all("lora_" in n or n.startswith("vqa_head.modules_to_save.") for n in trained)
+    assert any(".c_layer.0.attention.v_qkv.lora_A." in n for n in trained)  # co-attention projections
+    assert any(".v_layer.0.attention.self.query.lora_B." in n for n in trained)  # visual self-attention
+    reference = vlbert.create_model(str(tmp_path / "base"), task="vqa")
+    for name, value in reference.state_dict().items():  # the base weights are untouched
+        own = name.replace(".weight", ".base_layer.weight").replace(".bias", ".base_layer.bias")
+        state = model.state_dict()
+        kept = state.get(name, state.get(own, state.get(name.replace("vqa_head.", "vqa_head.original_module."))))
+        assert kept is not None and torch.equal(kept, value), name
+    inputs = vqa_batch(seed=5).model_inputs()
+    with torch.no_grad():
+        expected = model(**inputs).logits
+    save_adapter(trainer.plan.peft_model, tmp_path / "adapter", task="vqa", base=str(tmp_path / "base"))
+    size = (tmp_path / "adapter" / "adapter_model.safetensors").stat().st_size
+    assert size < (tmp_path / "base" / "model.safetensors").stat().st_size / 4
+    assert json.loads((tmp_path / "adapter" / "vlbert_adapter.json").read_text())["task"] == "vqa"
+    import peft
+
+    fresh = vlbert.create_model(str(tmp_path / "base"), task="vqa")
+    with torch.no_grad():
+        assert not torch.allclose(fresh(**inputs).logits, expected)
+        reloaded = peft.PeftModel.from_pretrained(fresh, str(tmp_path / "adapter")).eval()
+        assert torch.equal(reloaded(**inputs).logits, expected)  # the same computation: bit-identical
+
+
+def test_merged_weights_equal_base_plus_scaled_adapter_product(tmp_path):
+    model, trainer = lora_run(tmp_path)
+    save_adapter(trainer.plan.peft_model, tmp_path / "adapter", task="vqa")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    inputs = vqa_batch(seed=5).model_inputs()
+    with torch.no_grad():
+        expected = model(**inputs).logits
+    merged = load_adapter(vlbert.create_model(str(tmp_path / "base"), task="vqa"), tmp_path / "adapter").eval()
+    assert type(merged).__name__ == "VLBertForVQA"
+    assert not any("lora_" in n or "base_layer" in n for n in merged.state_dict())
+    scaling = 8.0 / 4
+    checked = 0
+    for name, value in merged.state_dict().items():
+        prefix = name[: -len(".weight")] if name.endswith(".weight") else None
+        if prefix is not None and f"{prefix}.lora_A.default.weight" in state:
+            delta = state[f"{prefix}.lora_B.default.weight"] @ state[f"{prefix}.lora_A.default.weight"] * scaling
+            assert torch.equal(value, state[f"{prefix}.base_layer.weight"] + delta), name
+            checked += 1
+        elif name.startswith("vqa_head."):
+            assert torch.equal(value, state[name.replace("vqa_head.", "vqa_head.modules_to_save.default.")]), name
+        else:
+            own = state.get(name, state.get(name.replace(".bias", ".base_layer.bias")))
+            assert torch.equal(value, own), name
+    assert checked == 3 * (4 + 2) + 2 * 2  # q, k, v of 4 text and 2 visual layers; v_qkv and t_qkv of 2 blocks
+    with torch.no_grad():
+        torch.testing.assert_close(merged(**inputs).logits, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_lora_run_saves_an_adapter_that_evaluate_and_predict_read_with_the_base(tmp_path, capsys):
+    from tests.test_cli_chain import TINY_REGIONS
+    from vlbert.cli import main
+    from vlbert.data.sort_of_clevr_shards import make_sample
+
+    shards, pre, out = tmp_path / "shards", tmp_path / "pre", tmp_path / "lora"
+    assert main(["make-shards", "sort-of-clevr", "--num-images", "48", "--num-val", "8", "--num-test", "8",
+                 "--region-features", "--out", str(shards)]) == 0
+    assert main(["pretrain", f"data.root={shards}", f"out_dir={pre}", "train.max_steps=2", *TINY_REGIONS]) == 0
+    capsys.readouterr()
+    assert main(["finetune", "vqa", f"data.root={shards}", f"out_dir={out}", f"model.init={pre / 'model'}",
+                 "train.max_steps=2", "train.finetune.peft=lora", *TINY_REGIONS]) == 0
+    assert "trainable parameters: " in capsys.readouterr().err
+    for name in ("adapter_config.json", "adapter_model.safetensors", "vlbert_adapter.json", "answers.json",
+                 "tokenizer_config.json"):
+        assert (out / "adapter" / name).is_file(), name
+    assert not any("lora_" in k for k in vlbert.create_model(str(out / "model"), task="vqa").state_dict())
+    results = []
+    for extra in ([], ["--adapter", str(out / "adapter")]):
+        model = out / "model" if not extra else pre / "model"
+        assert main(["evaluate", "--model", str(model), *extra, "--task", "vqa", "--data", str(shards),
+                     "--split", "test", "--out", str(tmp_path / "r.json")]) == 0
+        results.append(json.loads((tmp_path / "r.json").read_text()))
+    assert results[0] == results[1]  # merged model/ and base + adapter answer alike
+    image = tmp_path / "scene.png"
+    image.write_bytes(make_sample(0, split="test").image)
+    capsys.readouterr()
+    assert main(["predict", "--model", str(pre / "model"), "--adapter", str(out / "adapter"), "--image", str(image),
+                 "--question", "what is the shape of the red object?", "--top", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
