@@ -119,3 +119,35 @@ def test_lora_run_saves_an_adapter_that_evaluate_and_predict_read_with_the_base(
     assert main(["predict", "--model", str(pre / "model"), "--adapter", str(out / "adapter"), "--image", str(image),
                  "--question", "what is the shape of the red object?", "--top", "2"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
+
+
+def test_prompt_tuning_inserts_learned_tokens_after_cls_and_trains_them_with_the_heads(tmp_path):
+    torch.manual_seed(0)
+    base = vlbert.create_model("tiny", task="captioning", **NO_DROPOUT)
+    base.save_pretrained(tmp_path / "base")
+    model = vlbert.create_model(str(tmp_path / "base"), task="captioning", num_prompt_tokens=3)
+    inputs = vqa_batch().model_inputs()
+    text = model.vlbert.encode_text(inputs["input_ids"], inputs["attention_mask"])
+    assert text.hidden.shape[1] == inputs["input_ids"].shape[1] + 3 and text.mask[:, 1:4].all()
+    assert model(**inputs).logits.shape[:2] == inputs["input_ids"].shape  # per-token logits drop the prompt
+    cfg = TrainConfig(max_steps=2, progress=False, optim=OptimConfig(lr=1e-2, schedule="constant"),
+                      finetune=FinetuneConfig(peft="prompt", prompt_tokens=3))
+    from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
+
+    trainer = Trainer(model, lambda m, b: OBJECTIVES["captioning"](m, b, ObjectiveConfig()), cfg, tmp_path / "r",
+                      device="cpu")
+    words = model.vlbert.embeddings.word_embeddings.weight
+    start = model.vlbert.text_prompt.prompt.embedding.weight.clone()
+    assert all(any(torch.equal(row, w) for w in words) for row in start)  # sampled from the vocabulary (peft)
+    trainer.fit(lambda epoch, skip: iter([vqa_batch(seed=i) for i in range(3)][skip:]))
+    trained = {n for n, t in trainer.plan.trains.items() if t}
+    assert trained == {"vlbert.text_prompt.prompt.embedding.weight",
+                       *(n for n in trained if n.startswith("mlm_head."))}
+    assert not torch.equal(model.vlbert.text_prompt.prompt.embedding.weight, start)
+    from vlbert.engine.adapters import save_prompt_adapter
+
+    save_prompt_adapter(trainer.plan.trained_state(model), tmp_path / "adapter", 3, task="captioning")
+    fresh = vlbert.create_model(str(tmp_path / "base"), task="captioning", num_prompt_tokens=3)
+    loaded = load_adapter(fresh, tmp_path / "adapter").eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(**inputs).logits, model.eval()(**inputs).logits)

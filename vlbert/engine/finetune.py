@@ -85,6 +85,15 @@ def _guard(chain: list[nn.Module], index: int) -> None:
     module.forward = guarded
 
 
+def _start_prompt(model: nn.Module) -> None:
+    """Prompt tuning: the model was built with `num_prompt_tokens` (the run sets it); its tokens
+    start as the embeddings of sampled words of its (loaded) vocabulary."""
+    backbone = model.vlbert if hasattr(model, "vlbert") else model
+    if backbone.text_prompt is None:
+        raise ValueError("train.finetune.peft=prompt: the model has no prompt tokens (build it with num_prompt_tokens)")
+    backbone.text_prompt.init_from_vocabulary(model.config, backbone.embeddings.word_embeddings)
+
+
 class FinetunePlan:
     """What trains, when, and at which learning-rate scale, for one model."""
 
@@ -95,8 +104,11 @@ class FinetunePlan:
             from vlbert.engine.adapters import add_lora
 
             self.peft_model = add_lora(model, cfg)  # adapters in place; the rest frozen but the heads
+        elif cfg.peft == "prompt":
+            _start_prompt(model)
         self.depths = parameter_depths(model)
-        parts = expand_parts(cfg.trainable) if cfg.trainable is not None else set(PARTS)
+        default = {"prompt", "heads"} if cfg.peft == "prompt" else set(PARTS)
+        parts = expand_parts(cfg.trainable) if cfg.trainable is not None else default
         self.params = dict(model.named_parameters())
         self.trains = {name: p.requires_grad and part_of(qualified(model, name)) in parts
                        for name, p in self.params.items()}  # fmt: skip
@@ -118,7 +130,11 @@ class FinetunePlan:
             return
         from vlbert.engine.adapters import save_adapter
 
-        save_adapter(self.peft_model, directory, base=None)
+        save_adapter(self.peft_model, directory)
+
+    def trained_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        """The parameters that train in this run, by name (a prompt-tuning adapter)."""
+        return {name: p.detach() for name, p in model.named_parameters() if self.trains.get(name)}
 
     @property
     def max_depth(self) -> int:

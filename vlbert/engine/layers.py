@@ -1,8 +1,9 @@
 """Parts and depths of a task model's parameters, for freezing, gradual unfreezing and layer-wise
 learning-rate decay.
 
-Parts (`PARTS`): `image_encoder`, `text_embeddings`, `text_layers`, `visual_embeddings`,
-`visual_layers`, `coattention`, `poolers` and `heads` (every parameter outside the backbone), with
+Parts (`PARTS`): `image_encoder`, `text_embeddings`, `prompt` (prompt-tuning tokens), `text_layers`,
+`visual_embeddings`, `visual_layers`, `coattention`, `poolers` and `heads` (every parameter outside
+the backbone), with
 the groups `text` (text embeddings and layers), `visual` (visual embeddings and layers) and `all`.
 A parameter's part is read from its name, so names that adapters add (`...query.lora_A...`,
 `vqa_head.modules_to_save...`) keep the part of the module they sit in.
@@ -13,7 +14,7 @@ take one level each, counted from the top of that segment, so the two streams' l
 side (the visual stream's last layer and the text stream's last layer share depth 1); a
 co-attention block counts as one level of both streams, one above the higher of the two segments
 that feed it; the embeddings (and the image encoder) are the deepest level, one below the lowest
-layer. For `tiny` (text layers 0-3, visual 0-1, blocks after text layers 2 and 3 and visual 0 and
+layer (the prompt-tuning tokens too). For `tiny` (text layers 0-3, visual 0-1, blocks after text layers 2 and 3 and visual 0 and
 1): heads and poolers 0; text 3 and visual 1: 1; co-attention 1: 2; text 2 and visual 0: 3;
 co-attention 0: 4; text 1: 5; text 0: 6; embeddings: 7.
 """
@@ -28,7 +29,8 @@ from torch import nn
 # part -> parameter-name prefixes (a name matches the first part whose prefix it starts with)
 PART_PREFIXES: dict[str, tuple[str, ...]] = {
     "image_encoder": ("vlbert.image_encoder.",),
-    "text_embeddings": ("vlbert.embeddings.", "vlbert.text_prompt."),
+    "text_embeddings": ("vlbert.embeddings.",),
+    "prompt": ("vlbert.text_prompt.",),
     "text_layers": ("vlbert.encoder.layer.",),
     "visual_embeddings": ("vlbert.v_embeddings.",),
     "visual_layers": ("vlbert.encoder.v_layer.",),
@@ -107,7 +109,7 @@ def parameter_depths(model: nn.Module) -> dict[str, int]:
         match = _LAYER.match(full)
         if match:
             out[name] = kinds[match.group(1)][int(match.group(2))]
-        elif part_of(full) in ("image_encoder", "text_embeddings", "visual_embeddings"):
+        elif part_of(full) in ("image_encoder", "text_embeddings", "prompt", "visual_embeddings"):
             out[name] = depths.embeddings
         else:
             out[name] = 0  # poolers and heads

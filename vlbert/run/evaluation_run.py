@@ -35,10 +35,13 @@ def load_parts(model_dir: str | Path, task: str, device: str | None = None, adap
     answers = AnswerVocab.load(answers_dir / ANSWERS_FILE) if answers_dir is not None else None
     if task == "vqa" and answers is None:
         raise ConfigError(f"{sources[0]} has no {ANSWERS_FILE}: it is not a VQA model")
-    sizes = {"num_answers": len(answers)} if adapter is not None and answers is not None else {}
+    sizes = {}
+    if adapter is not None:
+        from vlbert.engine.adapters import adapter_overrides, load_adapter
+
+        sizes = {**adapter_overrides(adapter), **({"num_answers": len(answers)} if answers is not None else {})}
     model = vlbert.create_model(str(directory), task=task, **sizes)  # a base's new head: the adapter's size
     if adapter is not None:
-        from vlbert.engine.adapters import load_adapter
 
         model = load_adapter(model, adapter).eval()
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))

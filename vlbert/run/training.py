@@ -24,13 +24,21 @@ from vlbert.data.records import resolve_shards
 from vlbert.data.schema import DataError
 from vlbert.data.stats import DataStats
 from vlbert.engine import distributed
-from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.finetune import FinetunePlan
+from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.trainer import Trainer
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
 from vlbert.run.resume import check_resume, record_config, say_differences
-from vlbert.run.setup import ANSWERS_FILE, DATA_TASKS, RunParts, build_parts, collate_config, data_config, save_model_dir
+from vlbert.run.setup import (
+    ANSWERS_FILE,
+    DATA_TASKS,
+    RunParts,
+    build_parts,
+    collate_config,
+    data_config,
+    save_model_dir,
+)
 from vlbert.runconfig import ConfigError, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -188,18 +196,22 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
 
 
 def save_adapter_dir(cfg: RunConfig, parts: RunParts, plan: FinetunePlan, directory: Path) -> None:
-    """With LoRA: the adapter (and the heads), tokenizer and answers in `directory`, then the
-    adapters merged into `parts.model`, which `model/` then holds as a plain model. Else nothing."""
-    if plan.peft_model is None:
-        return
-    from vlbert.engine.adapters import save_adapter
+    """With peft: the adapter (and the heads), tokenizer and answers in `directory`; LoRA adapters are
+    then merged into `parts.model`, which `model/` holds as a plain model. Else nothing."""
+    from vlbert.engine.adapters import save_adapter, save_prompt_adapter
 
-    save_adapter(plan.peft_model, directory, task=cfg.task, base=cfg.model.init)
+    if cfg.train.finetune.peft == "prompt":
+        save_prompt_adapter(plan.trained_state(parts.model), directory, parts.model.config.num_prompt_tokens,
+                            task=cfg.task, base=cfg.model.init)  # fmt: skip
+    elif plan.peft_model is not None:
+        save_adapter(plan.peft_model, directory, task=cfg.task, base=cfg.model.init)
+        plan.peft_model.merge_and_unload()  # in place: parts.model is a plain task model again
+        plan.peft_model = None
+    else:
+        return
     parts.tokenizer.save_pretrained(str(directory))
     if parts.answers is not None:
         parts.answers.save(directory / ANSWERS_FILE)
-    plan.peft_model.merge_and_unload()  # in place: parts.model is a plain task model again
-    plan.peft_model = None
 
 
 def _save_run(cfg: RunConfig, parts: RunParts, out_dir: Path, steps: int, metrics: dict[str, float]) -> None:
