@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import vlbert
+
 from vlbert.data.batch import Batch
 from vlbert.data.loading import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
 from vlbert.data.records import resolve_shards
@@ -26,6 +28,7 @@ from vlbert.data.stats import DataStats
 from vlbert.engine import distributed
 from vlbert.engine.finetune import FinetunePlan
 from vlbert.engine.objectives import OBJECTIVES
+from vlbert.engine.regularizers import wrap_objective
 from vlbert.engine.trainer import Trainer
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
@@ -117,8 +120,15 @@ def evaluate_parts(cfg: RunConfig, parts: RunParts, split: str | None) -> dict[s
 
 
 def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
+    """The task's objective, with adversarial training and distillation when `train.finetune` asks."""
     objective = OBJECTIVES[cfg.task]
-    return lambda model, batch: objective(model, batch, cfg.objective)
+    finetune = cfg.train.finetune
+    teacher = None
+    if finetune.teacher:
+        from vlbert.run.evaluation_run import model_directory  # it imports this module
+
+        teacher = vlbert.create_model(str(model_directory(finetune.teacher)), task=cfg.task)
+    return wrap_objective(lambda model, batch: objective(model, batch, cfg.objective), finetune, teacher)
 
 
 def _device(cfg: RunConfig) -> torch.device:
