@@ -41,9 +41,9 @@ class FinetuneConfig:
     adv_steps: int = 2  # PGD ascent steps per batch
     adv_step_size: float = 1e-3  # PGD step (L2 per token)
     adv_epsilon: float = 1e-2  # perturbation bound (L2 per token)
-    adv_kl_weight: float = 1.0  # weight of KL(clean || perturbed)
+    adv_kl_weight: float = 1.0  # weight of the KL divergence from the clean to the perturbed outputs
     teacher: str | None = None  # distillation: a fine-tuned model directory of the same task; None = off
-    distill_weight: float = 0.5  # loss = (1 - w) task + w T^2 KL(teacher || student)
+    distill_weight: float = 0.5  # w: loss = (1 - w) task + w T^2 KL(teacher, student)
     distill_temperature: float = 1.0  # T
 
     def __post_init__(self) -> None:
