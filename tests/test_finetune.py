@@ -84,7 +84,10 @@ def test_frozen_parts_stay_bit_identical_and_run_without_autograd(tmp_path):
     # the frozen text embeddings and the text layers before the first co-attention block run without
     # autograd; the trained visual layers above the frozen visual embeddings record their graph
     seen = {}
-    hook = lambda name: lambda module, args, out: seen.__setitem__(name, torch.is_grad_enabled())
+
+    def hook(name):
+        return lambda module, args, out: seen.__setitem__(name, torch.is_grad_enabled())
+
     model.vlbert.embeddings.word_embeddings.register_forward_hook(hook("embeddings"))
     model.vlbert.encoder.layer[1].attention.self.query.register_forward_hook(hook("text_layer_1"))
     model.vlbert.v_embeddings.image_embeddings.register_forward_hook(hook("v_embeddings"))
@@ -124,8 +127,10 @@ def test_gradual_unfreezing_trains_from_the_top_down(tmp_path):
     torch.manual_seed(0)
     start = {k: v.clone() for k, v in vlbert.create_model("tiny", task="vqa", **NO_DROPOUT).state_dict().items()}
     model, trainer = train_vqa(tmp_path, FinetuneConfig(unfreeze_every=2), steps=4)  # depths 0..1 by step 4
-    changed = lambda prefix: any(not torch.equal(v, start[k]) for k, v in model.state_dict().items()
-                                 if k.startswith(prefix))  # fmt: skip
+
+    def changed(prefix):
+        return any(not torch.equal(v, start[k]) for k, v in model.state_dict().items() if k.startswith(prefix))
+
     assert changed("vqa_head.") and changed("vlbert.t_pooler.")  # depth 0: from step 0
     assert changed("vlbert.encoder.layer.3.") and changed("vlbert.encoder.v_layer.1.")  # depth 1: from step 2
     for frozen in ("vlbert.encoder.c_layer.", "vlbert.encoder.layer.0.", "vlbert.embeddings."):

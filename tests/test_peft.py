@@ -1,5 +1,6 @@
 """Parameter-efficient fine-tuning with peft: LoRA adapters train alone, save apart from the base,
-load back to the same outputs, and merge into base + B A x alpha / r; the CLI reads base + adapter."""
+load back to the same outputs, and merge into base + B A x alpha / r; the CLI reads base + adapter.
+The exact comparisons run the same operations in the same order in one process (one thread count)."""
 
 import json
 
@@ -7,12 +8,12 @@ import pytest
 import torch
 
 import vlbert
+from tests.test_engine import vqa_batch
+from tests.test_finetune import NO_DROPOUT, vqa_step
 from vlbert.engine.adapters import head_modules, load_adapter, save_adapter
 from vlbert.engine.finetune import FinetuneConfig
 from vlbert.engine.optim import OptimConfig
 from vlbert.engine.trainer import TrainConfig, Trainer
-from tests.test_engine import vqa_batch
-from tests.test_finetune import NO_DROPOUT, vqa_step
 
 pytest.importorskip("peft")
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import vlbert
+from tests.test_engine import vqa_batch
 from vlbert.engine.finetune import FinetuneConfig
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
 from vlbert.engine.regularizers import EmbeddingNoise, kl_to, task_logits, wrap_objective
-from tests.test_engine import vqa_batch
 
 
 def vqa_step(model, batch):

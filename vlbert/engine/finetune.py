@@ -114,10 +114,11 @@ class FinetunePlan:
                        for name, p in self.params.items()}  # fmt: skip
         for name, param in self.params.items():
             param.requires_grad_(self.trains[name])
-        needs_input_grad = cfg.adversarial or cfg.peft == "prompt"  # something is added to the embeddings
-        for chain in bottom_chains(model, embeddings_only=needs_input_grad):
-            for index in range(len(chain)):
-                _guard(chain, index)
+        if cfg.unfreeze_every or not all(self.trains.values()):  # something is (or starts) frozen
+            needs_input_grad = cfg.adversarial or cfg.peft == "prompt"  # something is added to the embeddings
+            for chain in bottom_chains(model, embeddings_only=needs_input_grad):
+                for index in range(len(chain)):
+                    _guard(chain, index)
         self.count = ParameterCount(sum(p.numel() for n, p in self.params.items() if self.trains[n]),
                                     sum(p.numel() for p in self.params.values()))  # fmt: skip
         if self.count.trainable == 0:

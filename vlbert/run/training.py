@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 import vlbert
-
 from vlbert.data.batch import Batch
 from vlbert.data.loading import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
 from vlbert.data.records import resolve_shards
