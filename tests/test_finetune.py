@@ -153,3 +153,11 @@ def test_gradual_unfreezing_resumes_exactly(tmp_path):
         for p, q in zip(a["params"], b["params"]):
             sa, sb = straight_trainer.optimizer.state.get(p, {}), resumed_trainer.optimizer.state.get(q, {})
             assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_cli_says_a_bad_part_name_in_one_line(capsys):
+    from vlbert.cli import main
+
+    assert main(["finetune", "vqa", "data.root=/no/such/dir", "train.finetune.trainable=[heads, txt]"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "unknown part 'txt' (valid: image_encoder, text_embeddings, prompt" in err

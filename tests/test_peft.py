@@ -152,3 +152,34 @@ def test_prompt_tuning_inserts_learned_tokens_after_cls_and_trains_them_with_the
     loaded = load_adapter(fresh, tmp_path / "adapter").eval()
     with torch.no_grad():
         assert torch.equal(loaded(**inputs).logits, model.eval()(**inputs).logits)
+
+
+@pytest.mark.parametrize("task", ["retrieval", "captioning"])
+def test_lora_fits_the_retrieval_and_captioning_models(task, tmp_path):
+    from vlbert.engine.finetune import FinetunePlan
+    from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
+
+    torch.manual_seed(0)
+    vlbert.create_model("tiny", task=task).save_pretrained(tmp_path / "base")
+    model = vlbert.create_model(str(tmp_path / "base"), task=task)
+    plan = FinetunePlan(model, FinetuneConfig(peft="lora", lora_rank=2))
+    trained = {n for n, t in plan.trains.items() if t}
+    heads = {"retrieval": ("itm_head.modules_to_save.", "itc_head.modules_to_save."),
+             "captioning": ("mlm_head.transform.modules_to_save.",)}[task]
+    assert trained and all("lora_" in n or n.startswith(heads) for n in trained), sorted(trained)
+    assert any(n.startswith(heads) for n in trained)
+    batch = vqa_batch()
+    OBJECTIVES[task](model, batch, ObjectiveConfig()).total.backward()
+    assert all(p.grad is not None for n, p in plan.params.items() if "lora_A" in n and ".c_layer." in n)
+    with torch.no_grad():
+        for name, param in plan.params.items():
+            if plan.trains[name]:
+                param.add_(0.01 * torch.randn_like(param))  # as if trained
+    save_adapter(plan.peft_model, tmp_path / "adapter", task=task)
+    inputs = batch.model_inputs()
+    merged = load_adapter(vlbert.create_model(str(tmp_path / "base"), task=task), tmp_path / "adapter").eval()
+    model.eval()
+    with torch.no_grad():
+        ours, theirs = model(**inputs), merged(**inputs)
+    key = "itm_logits" if task == "retrieval" else "logits"
+    torch.testing.assert_close(getattr(theirs, key), getattr(ours, key), atol=1e-5, rtol=1e-5)
