@@ -183,3 +183,17 @@ def test_lora_fits_the_retrieval_and_captioning_models(task, tmp_path):
         ours, theirs = model(**inputs), merged(**inputs)
     key = "itm_logits" if task == "retrieval" else "logits"
     torch.testing.assert_close(getattr(theirs, key), getattr(ours, key), atol=1e-5, rtol=1e-5)
+
+
+def test_lora_run_resumes_exactly(tmp_path):
+    from tests.test_finetune import train_vqa
+
+    finetune = FinetuneConfig(peft="lora", lora_rank=2)
+    straight, _ = train_vqa(tmp_path / "a", finetune, steps=5)
+    train_vqa(tmp_path / "b", finetune, steps=5, save_every=2)
+    (tmp_path / "b" / "checkpoints" / "latest").write_text("step-00000002")  # as if it died after step 2
+    resumed, _ = train_vqa(tmp_path / "b", finetune, steps=5, resume=True)
+    a, b = straight.state_dict(), resumed.state_dict()
+    assert a.keys() == b.keys() and any("lora_B" in k for k in a)
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
