@@ -64,7 +64,8 @@ class VLBertConfig(PretrainedConfig):
     `max_position_embeddings`, `type_vocab_size`, `layer_norm_eps`. `task_specific_tokens` (12-in-1's
     task token, inserted after [CLS]; see `vlbert/models/task_tokens.py`), `num_task_embeddings`
     (its table's rows, 20 in the original) and `default_task_id` (the task id used when forward
-    gets no `task_ids`).
+    gets no `task_ids`). `num_prompt_tokens` (prompt tuning: learned tokens inserted after [CLS],
+    see `vlbert/models/prompt.py`; 0 = none, as the original).
 
     Visual stream: `v_feature_size` (input feature width), `v_hidden_size`, `v_num_hidden_layers`,
     `v_num_attention_heads`, `v_intermediate_size`, `v_hidden_act`, `v_hidden_dropout_prob`,
@@ -117,6 +118,7 @@ class VLBertConfig(PretrainedConfig):
         task_specific_tokens: bool = False,
         num_task_embeddings: int = 20,
         default_task_id: int | None = None,
+        num_prompt_tokens: int = 0,
         # visual stream
         v_feature_size: int = 2048,
         v_hidden_size: int = 1024,
@@ -174,6 +176,7 @@ class VLBertConfig(PretrainedConfig):
         self.task_specific_tokens = task_specific_tokens
         self.num_task_embeddings = num_task_embeddings
         self.default_task_id = default_task_id
+        self.num_prompt_tokens = num_prompt_tokens
         self.v_feature_size = v_feature_size
         self.v_hidden_size = v_hidden_size
         self.v_num_hidden_layers = v_num_hidden_layers

@@ -12,6 +12,7 @@ HELP = "run a saved model on your own images (VQA answer, image ranking, caption
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model directory (a run's model/ or best/)")
+    parser.add_argument("--adapter", help="an adapter directory (a LoRA run's adapter/) to apply to --model")
     parser.add_argument("--image", help="an image file (VQA, captioning)")
     parser.add_argument("--question", help="a question about --image (VQA model)")
     parser.add_argument("--caption", action="store_true", help="caption --image (captioning model)")
@@ -27,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from vlbert.run.predict import Predictor
 
-    predictor = Predictor(args.model)
+    predictor = Predictor(args.model, adapter=args.adapter)
     if args.question is not None:
         _need(args.image, "--question needs --image")
         for answer, prob in predictor.answer(args.image, args.question, args.top, args.features, args.detector):

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from vlbert.engine.finetune import FinetunePlan
+
 
 @dataclass
 class OptimConfig:
@@ -25,24 +27,29 @@ def _no_decay(name: str, param: nn.Parameter) -> bool:
     return param.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") or "logit_scale" in name
 
 
-def param_groups(model: nn.Module, cfg: OptimConfig) -> list[dict]:
-    """Four groups: backbone/heads x decay/no-decay. Frozen parameters are left out."""
-    groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+def param_groups(model: nn.Module, cfg: OptimConfig, plan: FinetunePlan | None = None) -> list[dict]:
+    """Backbone/heads x decay/no-decay groups. Frozen parameters are left out. With a fine-tuning
+    `plan`: every parameter that trains at some point of the run (gradual unfreezing toggles them
+    later; the optimizer keeps them all from the start), one group per depth with the learning rate
+    scaled by `plan.lr_scale` (layer-wise decay; the heads' `head_lr` is scaled alike)."""
+    groups: dict[tuple[bool, bool, float], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
-        if not param.requires_grad:
+        if not (plan.trains[name] if plan is not None else param.requires_grad):
             continue
         is_head = not name.startswith("vlbert.") and hasattr(model, "vlbert")
-        groups.setdefault((is_head, _no_decay(name, param)), []).append(param)
+        scale = plan.lr_scale(name) if plan is not None else 1.0
+        groups.setdefault((is_head, _no_decay(name, param), -scale), []).append(param)
     head_lr = cfg.lr if cfg.head_lr is None else cfg.head_lr
     return [
-        {"params": params, "lr": head_lr if is_head else cfg.lr, "weight_decay": 0.0 if no_decay else cfg.weight_decay}
-        for (is_head, no_decay), params in sorted(groups.items())
-    ]
+        {"params": params, "lr": (head_lr if is_head else cfg.lr) * -neg_scale,
+         "weight_decay": 0.0 if no_decay else cfg.weight_decay}
+        for (is_head, no_decay, neg_scale), params in sorted(groups.items())
+    ]  # fmt: skip
 
 
-def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.AdamW:
+def build_optimizer(model: nn.Module, cfg: OptimConfig, plan: FinetunePlan | None = None) -> torch.optim.AdamW:
     fused = all(p.is_cuda for p in model.parameters())
-    return torch.optim.AdamW(param_groups(model, cfg), betas=cfg.betas, fused=fused or None)
+    return torch.optim.AdamW(param_groups(model, cfg, plan), betas=cfg.betas, fused=fused or None)
 
 
 def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:

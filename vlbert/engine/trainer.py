@@ -24,6 +24,7 @@ from torch import nn
 
 from vlbert.engine import distributed
 from vlbert.engine.checkpoint import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
+from vlbert.engine.finetune import FinetuneConfig, FinetunePlan
 from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler, param_groups
 from vlbert.losses import LossOutput
 
@@ -52,6 +53,7 @@ class TrainConfig:
     nonfinite: str = "skip"  # "skip" the step or "stop" the run
     progress: bool = True  # show a progress bar
     deterministic: bool = False  # torch.use_deterministic_algorithms for the run (see docs/distributed.md)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # what trains and how (docs/finetuning.md)
 
 
 @dataclass
@@ -109,6 +111,8 @@ class Trainer:
             use_deterministic_algorithms()
         torch.manual_seed(cfg.seed)
         self.model = model.to(self.device)
+        self.plan = FinetunePlan(self.model, cfg.finetune)  # freezing, adapters, lr scales, unfreezing
+        logger.info(self.plan.count.line())
         if cfg.gradient_checkpointing:
             self.model.enable_checkpointing()
         objective: nn.Module = ObjectiveModule(self.model, step_fn)
@@ -119,7 +123,8 @@ class Trainer:
             objective = DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=True)
         self.objective = torch.compile(objective) if cfg.compile else objective
         self.ddp = objective if self.dist.enabled else None
-        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.optimizer = build_optimizer(self.model, cfg.optim, self.plan)  # every group that will ever train
+        self.plan.apply_schedule(0)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.max_steps)
         self.state = TrainState()
         self.writer = self._tensorboard() if self.dist.is_main else None
@@ -164,7 +169,7 @@ class Trainer:
         the checkpoint unless a change was accepted with --override-resume), and the learning rate
         at the checkpoint's step recomputed with this run's schedule (the same value when nothing
         changed; loading alone would keep the checkpoint's settings whatever the config says)."""
-        fresh = param_groups(self.model, self.cfg.optim)
+        fresh = param_groups(self.model, self.cfg.optim, self.plan)
         groups, scheduler = self.optimizer.param_groups, self.scheduler
         scheduler.base_lrs = [group["lr"] for group in fresh]
         for group, new, base, factor in zip(groups, fresh, scheduler.base_lrs, scheduler.lr_lambdas, strict=True):
@@ -240,6 +245,7 @@ class Trainer:
         progress = _Progress(cfg.max_steps, self.state.step, enabled=cfg.progress and self.dist.is_main)
         try:
             while self.state.step < cfg.max_steps:
+                self.plan.apply_schedule(self.state.step)  # gradual unfreezing: a function of the step
                 accum = cfg.grad_accum
                 losses = [self._micro_step(next(batches), sync=i == accum - 1) for i in range(accum)]
                 logs = self._optimizer_step(losses)
@@ -294,7 +300,7 @@ class Trainer:
     def _save_best(self) -> None:
         tmp, final = self.out_dir / ".best.tmp", self.out_dir / "best"
         shutil.rmtree(tmp, ignore_errors=True)
-        self.model.save_pretrained(str(tmp))
+        self.plan.save_model(self.model, tmp)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
 

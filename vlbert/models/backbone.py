@@ -34,6 +34,7 @@ from vlbert.models.geometry import GeometryBias
 from vlbert.models.image_encoders import EncodedImage, build_image_encoder
 from vlbert.models.masks import StreamMasks, build_stream_masks, text_self_mask
 from vlbert.models.outputs import ImageStates, TextStates, VLBertOutput
+from vlbert.models.prompt import TextPrompt
 from vlbert.models.regions import boxes_to_locations, prepend_global_token, zero_masked_regions
 from vlbert.models.task_tokens import build_text_embeddings, embed_text
 from vlbert.weights.checkpoint import WEIGHTS_NAME, load_weights, resolve_directory
@@ -159,6 +160,7 @@ class VLBertModel(VLBertPreTrainedModel):
         for module in self.image_encoder.modules():
             module._vlbert_keep_init = True
         self.embeddings = build_text_embeddings(config)  # BertEmbeddings (+ task tokens if configured)
+        self.text_prompt = TextPrompt(config) if config.num_prompt_tokens else None  # prompt tuning
         self.v_embeddings = RegionEmbeddings(config)
         self.v_geometry = GeometryBias(config) if config.v_geometry_bias else None  # off in ViLBERT
         self.encoder = VLBertEncoder(config)
@@ -185,6 +187,8 @@ class VLBertModel(VLBertPreTrainedModel):
         L + 1 positions (see `vlbert.models.task_tokens`)."""
         mask = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
         hidden, mask = embed_text(self.embeddings, self.config, input_ids, mask, token_type_ids, task_ids)
+        if self.text_prompt is not None:
+            hidden, mask = self.text_prompt(hidden, mask)  # L' + P positions
         hidden = self.encoder.run_text(hidden, text_self_mask(mask, causal), 0, self.encoder.text_start)
         return TextStates(hidden, mask, causal)
 

@@ -116,7 +116,9 @@ def embed_text(
 
 
 def drop_task_token(hidden: Tensor, config: VLBertConfig) -> Tensor:
-    """Per-token text states [B, L', D] without the task token (so position i is input token i)."""
-    if not config.task_specific_tokens:
+    """Per-token text states [B, L', D] without the task token and the prompt-tuning tokens that
+    follow [CLS] (so position i is input token i)."""
+    extra = int(config.task_specific_tokens) + config.num_prompt_tokens
+    if not extra:
         return hidden
-    return torch.cat([hidden[:, :TASK_TOKEN_INDEX], hidden[:, TASK_TOKEN_INDEX + 1 :]], dim=1)
+    return torch.cat([hidden[:, :TASK_TOKEN_INDEX], hidden[:, TASK_TOKEN_INDEX + extra :]], dim=1)

@@ -24,19 +24,34 @@ def model_directory(model_dir: str | Path) -> Path:
     return directory
 
 
-def load_parts(model_dir: str | Path, task: str, device: str | None = None) -> RunParts:
-    """Model, tokenizer and answers of a saved model directory."""
+def load_parts(model_dir: str | Path, task: str, device: str | None = None, adapter: str | Path | None = None,
+               ) -> RunParts:
+    """Model, tokenizer and answers of a saved model directory; with `adapter`, a base model plus
+    the adapter directory a LoRA run wrote (merged into it; its tokenizer and answers, when it has
+    them, are used)."""
     directory = model_directory(model_dir)
-    answers = AnswerVocab.load(directory / ANSWERS_FILE) if (directory / ANSWERS_FILE).is_file() else None
+    sources = [Path(adapter), directory] if adapter is not None else [directory]
+    answers_dir = next((d for d in sources if (d / ANSWERS_FILE).is_file()), None)
+    answers = AnswerVocab.load(answers_dir / ANSWERS_FILE) if answers_dir is not None else None
     if task == "vqa" and answers is None:
-        raise ConfigError(f"{directory} has no {ANSWERS_FILE}: it is not a VQA model")
-    model = vlbert.create_model(str(directory), task=task)
+        raise ConfigError(f"{sources[0]} has no {ANSWERS_FILE}: it is not a VQA model")
+    sizes = {}
+    if adapter is not None:
+        from vlbert.engine.adapters import adapter_overrides, load_adapter
+
+        sizes = {**adapter_overrides(adapter), **({"num_answers": len(answers)} if answers is not None else {})}
+    model = vlbert.create_model(str(directory), task=task, **sizes)  # a base's new head: the adapter's size
+    if adapter is not None:
+
+        model = load_adapter(model, adapter).eval()
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return RunParts(model, load_tokenizer(directory), answers)
+    tokenizer_dir = next(d for d in sources if (d / "tokenizer_config.json").is_file() or d == directory)
+    return RunParts(model, load_tokenizer(tokenizer_dir), answers)
 
 
-def evaluate_model_dir(cfg: RunConfig, model_dir: str | Path, data_root: str, split: str | None) -> SplitEvaluation:
+def evaluate_model_dir(cfg: RunConfig, model_dir: str | Path, data_root: str, split: str | None,
+                       adapter: str | Path | None = None) -> SplitEvaluation:
     """The task's metrics on `split` of `data_root`, and what the loader read and skipped."""
-    parts = load_parts(model_dir, cfg.task, cfg.device)
+    parts = load_parts(model_dir, cfg.task, cfg.device, adapter)
     cfg = replace(cfg, data=replace(cfg.data, root=data_root))
     return evaluate_split(cfg, parts, split)

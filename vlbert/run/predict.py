@@ -46,6 +46,16 @@ def model_task(model_dir: str | Path) -> str:
     raise DataError(f"{model_dir} does not say which task model it is (config.json 'architectures')")
 
 
+def adapter_task(adapter: str | Path) -> str:
+    """The task an adapter directory was trained for (its `vlbert_adapter.json`)."""
+    from vlbert.engine.adapters import adapter_info
+
+    task = adapter_info(adapter).get("task")
+    if task not in TASK_BY_CLASS.values():
+        raise DataError(f"{adapter} does not say which task it was trained for (vlbert_adapter.json 'task')")
+    return task
+
+
 def read_region_features(path: str | Path) -> RegionFeatures:
     """An `.npz` of region features; NaN or infinite features or boxes are refused."""
     regions = RegionFeatures.from_npz_bytes(Path(path).read_bytes())
@@ -74,10 +84,10 @@ def image_files(folder: str | Path) -> list[Path]:
 
 
 class Predictor:
-    def __init__(self, model_dir: str | Path, device: str | None = None) -> None:
+    def __init__(self, model_dir: str | Path, device: str | None = None, adapter: str | Path | None = None) -> None:
         directory = model_directory(model_dir)
-        self.task = model_task(directory)
-        self.parts = load_parts(directory, self.task, device)
+        self.task = adapter_task(adapter) if adapter is not None else model_task(directory)
+        self.parts = load_parts(directory, self.task, device, adapter)
         self.model, self.tokenizer = self.parts.model.eval(), self.parts.tokenizer
         self.device = next(self.model.parameters()).device
         config = self.model.config

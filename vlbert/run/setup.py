@@ -110,6 +110,8 @@ def build_parts(cfg: RunConfig, work_dir: Path) -> RunParts:
     overrides = dict(cfg.model.overrides)
     if answers is not None:
         overrides["num_answers"] = len(answers)
+    if cfg.train.finetune.peft == "prompt":  # prompt tuning: the text stream gains its learned tokens
+        overrides["num_prompt_tokens"] = cfg.train.finetune.prompt_tokens
     if cfg.model.init:  # a saved model; a new task head starts fresh (and is reported)
         model = vlbert.create_model(cfg.model.init, task=cfg.task, **overrides)
     else:

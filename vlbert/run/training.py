@@ -18,18 +18,29 @@ from pathlib import Path
 import torch
 from torch import nn
 
+import vlbert
 from vlbert.data.batch import Batch
 from vlbert.data.loading import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
 from vlbert.data.records import resolve_shards
 from vlbert.data.schema import DataError
 from vlbert.data.stats import DataStats
 from vlbert.engine import distributed
+from vlbert.engine.finetune import FinetunePlan
 from vlbert.engine.objectives import OBJECTIVES
+from vlbert.engine.regularizers import wrap_objective
 from vlbert.engine.trainer import Trainer
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
 from vlbert.run.resume import check_resume, record_config, say_differences
-from vlbert.run.setup import DATA_TASKS, RunParts, build_parts, collate_config, data_config, save_model_dir
+from vlbert.run.setup import (
+    ANSWERS_FILE,
+    DATA_TASKS,
+    RunParts,
+    build_parts,
+    collate_config,
+    data_config,
+    save_model_dir,
+)
 from vlbert.runconfig import ConfigError, RunConfig
 
 logger = logging.getLogger(__name__)
@@ -43,6 +54,7 @@ class RunResult:
     steps: int
     parts: RunParts  # the trained model, its tokenizer and answers
     history: list[dict[str, float]]  # the trainer's log (metrics.json)
+    trainable_params: int = 0  # parameters that trained (adapters and heads only, with peft)
 
 
 def blank_images(batch: Batch) -> Batch:
@@ -107,8 +119,15 @@ def evaluate_parts(cfg: RunConfig, parts: RunParts, split: str | None) -> dict[s
 
 
 def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
+    """The task's objective, with adversarial training and distillation when `train.finetune` asks."""
     objective = OBJECTIVES[cfg.task]
-    return lambda model, batch: objective(model, batch, cfg.objective)
+    finetune = cfg.train.finetune
+    teacher = None
+    if finetune.teacher:
+        from vlbert.run.evaluation_run import model_directory  # it imports this module
+
+        teacher = vlbert.create_model(str(model_directory(finetune.teacher)), task=cfg.task)
+    return wrap_objective(lambda model, batch: objective(model, batch, cfg.objective), finetune, teacher)
 
 
 def _device(cfg: RunConfig) -> torch.device:
@@ -164,6 +183,8 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
     val = cfg.data.val_split
     eval_fn = (lambda model: evaluate_parts(cfg, parts, val)) if val else None
     trainer = Trainer(parts.model, _step_fn(cfg), cfg.train, out_dir, eval_fn=eval_fn, device=cfg.device)
+    if dist.is_main:
+        print(trainer.plan.count.line(), file=sys.stderr, flush=True)
     if resume:
         trainer.resume()
     model_dir = out_dir / "model"
@@ -171,14 +192,35 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
         state = trainer.fit(make_batches)
     except Exception:
         if trainer.state.step >= cfg.train.max_steps and trainer.dist.is_main:  # trained; evaluating failed
+            save_adapter_dir(cfg, parts, trainer.plan, out_dir / "adapter")
             _save_after_failure(cfg, parts, out_dir, trainer.state.step)
         raise
     evals = [h for h in state.history if any(k.startswith("eval_") for k in h)]
     metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
     if trainer.dist.is_main:
+        save_adapter_dir(cfg, parts, trainer.plan, out_dir / "adapter")
         _save_run(cfg, parts, out_dir, state.step, metrics)
     distributed.barrier()
-    return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history)
+    return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history, trainer.plan.count.trainable)
+
+
+def save_adapter_dir(cfg: RunConfig, parts: RunParts, plan: FinetunePlan, directory: Path) -> None:
+    """With peft: the adapter (and the heads), tokenizer and answers in `directory`; LoRA adapters are
+    then merged into `parts.model`, which `model/` holds as a plain model. Else nothing."""
+    from vlbert.engine.adapters import save_adapter, save_prompt_adapter
+
+    if cfg.train.finetune.peft == "prompt":
+        save_prompt_adapter(plan.trained_state(parts.model), directory, parts.model.config.num_prompt_tokens,
+                            task=cfg.task, base=cfg.model.init)  # fmt: skip
+    elif plan.peft_model is not None:
+        save_adapter(plan.peft_model, directory, task=cfg.task, base=cfg.model.init)
+        plan.peft_model.merge_and_unload()  # in place: parts.model is a plain task model again
+        plan.peft_model = None
+    else:
+        return
+    parts.tokenizer.save_pretrained(str(directory))
+    if parts.answers is not None:
+        parts.answers.save(directory / ANSWERS_FILE)
 
 
 def _save_run(cfg: RunConfig, parts: RunParts, out_dir: Path, steps: int, metrics: dict[str, float]) -> None:
