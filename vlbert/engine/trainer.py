@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -40,7 +40,7 @@ class TrainConfig:
     grad_accum: int = 1  # batches per optimizer step
     clip_norm: float | None = 1.0  # gradient norm clipping; None = off
     optim: OptimConfig = field(default_factory=OptimConfig)
-    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
     gradient_checkpointing: bool = False  # recompute layers in the backward pass to save memory
     compile: bool = False  # torch.compile the model and objective
     seed: int = 0  # model initialisation, data order, masking
@@ -49,7 +49,7 @@ class TrainConfig:
     save_every: int = 0  # 0 = only at the end
     keep_checkpoints: int = 2  # newest checkpoints kept in out_dir/checkpoints
     best_metric: str | None = None  # key of the eval dict; higher is better
-    nonfinite: str = "skip"  # "skip" the step or "stop" the run
+    nonfinite: Literal["skip", "stop"] = "skip"  # "skip" the step or "stop" the run
     progress: bool = True  # show a progress bar
     deterministic: bool = False  # torch.use_deterministic_algorithms for the run (see docs/distributed.md)
 
