@@ -65,6 +65,34 @@ def test_predict_refuses_non_finite_region_features(vqa_model, tmp_path, capsys,
     assert len(answer) == 2 and 0.0 < float(answer[0]) < 1.0 and answer[1] in {"red", "blue", "1"}
 
 
+def test_predict_a_region_model_without_features_names_what_is_missing(vqa_model, capsys):
+    image = vqa_model / "image.png"
+    assert main(_predict(vqa_model, str(vqa_model / "model"))) == 2
+    assert capsys.readouterr().err == (
+        f"vlbert predict: error: {image}: this model reads detector regions; give their features (an .npz, "
+        "--features) or name a built-in detector (--detector sort-of-clevr, for Sort-of-CLEVR-style images)\n")
+    assert main(_predict(vqa_model, str(vqa_model / "model")) + ["--detector", "yolo"]) == 2
+    assert capsys.readouterr().err == "vlbert predict: error: detector must be one of sort-of-clevr, got 'yolo'\n"
+
+
+def test_the_built_in_detector_runs_when_named(vqa_model, tmp_path, capsys):
+    from vlbert.data.sort_of_clevr_detect import OBJECT_PIXELS
+    from vlbert.data.sort_of_clevr_shards import make_sample
+
+    tokenizer = build_wordpiece_tokenizer(["what color is the circle"], 200, tmp_path / "tok")
+    answers = AnswerVocab.build([["red"], ["blue"], ["1"]])
+    model = vlbert.create_model("tiny", task="vqa", num_answers=len(answers), vocab_size=len(tokenizer),
+                                v_feature_size=OBJECT_PIXELS**2 * 3)  # the detector's crops, RGB
+    save_model_dir(RunParts(model, tokenizer, answers), tmp_path / "model")
+    scene = tmp_path / "scene.png"
+    scene.write_bytes(make_sample(0, split="test").image)
+    argv = ["predict", "--model", str(tmp_path / "model"), "--image", str(scene), "--question", "what color"]
+    assert main([*argv, "--top", "1"]) == 2 and "--detector sort-of-clevr" in capsys.readouterr().err
+    assert main([*argv, "--top", "1", "--detector", "sort-of-clevr"]) == 0
+    answer = capsys.readouterr().out.split()
+    assert len(answer) == 2 and answer[1] in {"red", "blue", "1"}
+
+
 @pytest.fixture
 def hub_calls(monkeypatch) -> list[str]:
     """Calls that reach the hub (answered with a failure); HF_HUB_OFFLINE is unset."""

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from vlbert.data.sort_of_clevr_shards import make_sample
-from vlbert.quickstart.report import format_table, report_dict, write_figures, write_report
+from vlbert.quickstart.figures import write_figures
+from vlbert.quickstart.report import format_table, report_dict, write_report
 from vlbert.quickstart.results import QuickstartResults, RetrievalExample, StageResult, VQAExample
 
 STAGES = ("pretrain", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained", "ablation-scratch")

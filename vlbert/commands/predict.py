@@ -15,14 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--caption", action="store_true", help="caption --image (captioning model)")
     parser.add_argument("--images", help="a folder of images to rank for --query (retrieval model)")
     parser.add_argument("--query", help="the text to rank --images for")
-    parser.add_argument("--features", help="region features .npz for --image (region models; default: detect)")
+    parser.add_argument("--features", help="region features .npz for --image (region models)")
+    parser.add_argument("--detector", help="region models without --features: a built-in detector "
+                                           "(sort-of-clevr: Sort-of-CLEVR-style images only)")
     parser.add_argument("--top", type=int, default=5)
 
 
 def run(args: argparse.Namespace) -> int:
     from vlbert.run.predict import Predictor
 
-    predictor = Predictor(args.model)
+    predictor = Predictor(args.model, detector=args.detector)
     if args.question is not None:
         _need(args.image, "--question needs --image")
         for answer, prob in predictor.answer(args.image, args.question, args.top, args.features):

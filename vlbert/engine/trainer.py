@@ -22,6 +22,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from vlbert._extras import MissingExtra, require
 from vlbert.engine import distributed
 from vlbert.engine.checkpoint import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
 from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler, param_groups
@@ -125,11 +126,14 @@ class Trainer:
         self.writer = self._tensorboard() if self.dist.is_main else None
 
     def _tensorboard(self) -> Any:
+        """A TensorBoard writer into out_dir/tb; without tensorboard (the `train` extra) the run
+        goes on with its metrics.json log and one warning line."""
         try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is a dependency, but the loop must not need it
+            tensorboard = require("torch.utils.tensorboard", "TensorBoard logging")
+        except MissingExtra as error:  # the loop must not need it
+            logger.warning("%s; training without it", error)
             return None
-        return SummaryWriter(str(self.out_dir / "tb"))
+        return tensorboard.SummaryWriter(str(self.out_dir / "tb"))
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from vlbert._extras import require
+
 
 @dataclass
 class RetrievalMetrics:
@@ -57,9 +59,10 @@ def _caption_tokens(text: str) -> str:
 
 
 def caption_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
-    """BLEU-4 and CIDEr (pycocoevalcap's scorers) of predicted captions against references, by id."""
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
+    """BLEU-4 and CIDEr (pycocoevalcap's scorers, the `eval` extra) of predicted captions against
+    references, by id."""
+    Bleu = require("pycocoevalcap.bleu.bleu", "caption scores (BLEU-4, CIDEr)").Bleu
+    Cider = require("pycocoevalcap.cider.cider", "caption scores (BLEU-4, CIDEr)").Cider
 
     missing = set(predictions) ^ set(references)
     if missing:

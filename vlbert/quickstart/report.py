@@ -1,4 +1,4 @@
-"""The quickstart's report: a terminal table, `report.json` and PNG figures.
+"""The quickstart's report: a terminal table and `report.json` (the figures: `figures.py`).
 
 Measured numbers sit beside the published Sort-of-CLEVR baselines (Santoro et al. 2017) and the
 quickstart's own targets, each marked met or missed.
@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from vlbert.data.sort_of_clevr import NONRELATIONAL, RELATIONAL
-from vlbert.quickstart.figures import write_figures
 from vlbert.quickstart.results import QuickstartResults, StageResult
 
-__all__ = ["PUBLISHED", "TARGETS", "TargetCheck", "check_targets", "format_table", "report_dict", "write_figures",
-           "write_report"]
+__all__ = ["PUBLISHED", "TARGETS", "TargetCheck", "check_targets", "format_table", "report_dict", "write_report"]
 
 # Santoro et al. 2017, "A simple neural network module for relational reasoning", arXiv:1706.01427, §5.3:
 # CNN+RN "above 94%" on both question types; CNN+MLP "only reached this performance on the

@@ -1,12 +1,14 @@
 """Run a saved model on your own images: answer a question, rank a folder of images for a text,
 or caption an image. Images of any size or mode get the training preprocessing: pixel models use
 timm's transform for their encoder; region models read an `.npz` of region features (boxes in
-pixels), or, without one, the Sort-of-CLEVR detector."""
+pixels), or run a built-in detector named by the caller (`detector="sort-of-clevr"`, for
+Sort-of-CLEVR-style images only); with neither, they say what is missing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -28,6 +30,8 @@ TASK_BY_CLASS = {
     "VLBertForPreTraining": "pretraining",
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+# built-in detectors a region model may be given by name: image -> regions (boxes in pixels)
+DETECTORS: dict[str, Callable[[Image.Image], RegionFeatures]] = {"sort-of-clevr": detect_objects}
 
 
 @dataclass
@@ -54,7 +58,10 @@ def read_region_features(path: str | Path) -> RegionFeatures:
 
 
 class Predictor:
-    def __init__(self, model_dir: str | Path, device: str | None = None) -> None:
+    def __init__(self, model_dir: str | Path, device: str | None = None, detector: str | None = None) -> None:
+        if detector is not None and detector not in DETECTORS:
+            raise DataError(f"detector must be one of {', '.join(DETECTORS)}, got {detector!r}")
+        self.detector = DETECTORS[detector] if detector else None
         directory = model_directory(model_dir)
         self.task = model_task(directory)
         self.parts = load_parts(directory, self.task, device)
@@ -73,11 +80,19 @@ class Predictor:
             image = to_rgb(raw)
         if self.transform is not None:
             return {"pixel_values": self.transform(image)[None].to(self.device)}
-        regions = read_region_features(features) if features else detect_objects(image)
+        regions = self._regions(path, image, features)
         scale = torch.tensor([image.width, image.height, image.width, image.height], dtype=torch.float32)
         boxes = (torch.from_numpy(regions.boxes) / scale).clamp(0, 1)
         return {"region_features": torch.from_numpy(regions.features).float()[None].to(self.device),
                 "region_boxes": boxes[None].to(self.device)}  # fmt: skip
+
+    def _regions(self, path: str | Path, image: Image.Image, features: str | Path | None) -> RegionFeatures:
+        if features:
+            return read_region_features(features)
+        if self.detector is not None:
+            return self.detector(image)
+        raise DataError(f"{path}: this model reads detector regions; give their features (an .npz, --features) or "
+                        f"name a built-in detector (--detector {' | '.join(DETECTORS)}, for Sort-of-CLEVR-style images)")
 
     def _text(self, text: str) -> tuple[Tensor, Tensor]:
         enc = self.tokenizer(text, return_tensors="pt", truncation=True, max_length=self.model.config.max_position_embeddings)
