@@ -15,9 +15,9 @@ from typing import Any, Callable, Literal
 import torch
 from torch import Tensor
 
+from vlbert.data.masking import IGNORE_INDEX
 from vlbert.data.negatives import hard_negative_indices, random_negative_indices
 from vlbert.losses import (
-    IGNORE_INDEX,
     LossOutput,
     PreTrainingTargets,
     caption_loss,

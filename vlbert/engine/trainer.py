@@ -103,8 +103,7 @@ class Trainer:
                  eval_fn: EvalFn | None = None, device: str | torch.device | None = None) -> None:
         self.cfg, self.step_fn, self.eval_fn = cfg, step_fn, eval_fn
         self.out_dir = Path(out_dir)
-        wanted = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.device = distributed.local_device(wanted)
+        self.device = distributed.local_device(distributed.default_device(device))
         self.dist = distributed.init_distributed(self.device)
         if cfg.deterministic:
             use_deterministic_algorithms()

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from vlbert._extras import require
+from vlbert.data.masking import IGNORE_INDEX
 
 
 @dataclass
@@ -45,7 +46,7 @@ def recall_at_k(scores: Tensor, text_to_image: Tensor) -> RetrievalMetrics:
     return RetrievalMetrics(**values)
 
 
-def accuracy(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> float:
+def accuracy(logits: Tensor, labels: Tensor, ignore_index: int = IGNORE_INDEX) -> float:
     """Top-1 accuracy over positions whose label is not `ignore_index` (MLM, ITM)."""
     keep = labels != ignore_index
     if not keep.any():

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import torch
-
 import vlbert
 from vlbert.data.tokenize import load_tokenizer
 from vlbert.data.vqa import AnswerVocab
+from vlbert.engine.distributed import default_device
 from vlbert.run.setup import ANSWERS_FILE, RunParts
 from vlbert.run.training import SplitEvaluation, evaluate_split
 from vlbert.runconfig import ConfigError, RunConfig
@@ -31,7 +30,7 @@ def load_parts(model_dir: str | Path, task: str, device: str | None = None) -> R
     if task == "vqa" and answers is None:
         raise ConfigError(f"{directory} has no {ANSWERS_FILE}: it is not a VQA model")
     model = vlbert.create_model(str(directory), task=task)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(default_device(device))
     return RunParts(model, load_tokenizer(directory), answers)
 
 

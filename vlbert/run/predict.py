@@ -16,6 +16,7 @@ from PIL import Image
 from torch import Tensor
 
 from vlbert.config import VLBertConfig
+from vlbert.data.converters import IMAGE_SUFFIXES
 from vlbert.data.images import ImageConfig, build_image_transform, to_rgb
 from vlbert.data.schema import DataError, RegionFeatures
 from vlbert.data.sort_of_clevr_detect import detect_objects
@@ -29,7 +30,6 @@ TASK_BY_CLASS = {
     "VLBertForCaptioning": "captioning",
     "VLBertForPreTraining": "pretraining",
 }
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 # built-in detectors a region model may be given by name: image -> regions (boxes in pixels)
 DETECTORS: dict[str, Callable[[Image.Image], RegionFeatures]] = {"sort-of-clevr": detect_objects}
 
