@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from vlbert.commands import evaluate, make_shards, predict, quickstart, train
 from vlbert._extras import MissingExtra
+from vlbert.commands import evaluate, make_shards, predict, quickstart, train
 from vlbert.data.schema import DataError
 from vlbert.engine import distributed
 

@@ -17,7 +17,6 @@ from vlbert.data.masking import IGNORE_INDEX
 from vlbert.models.outputs import PreTrainingOutput
 
 
-
 def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     """Cross-entropy over masked positions. logits [B, L, V], labels [B, L] (-100 = ignore); or
     logits [M, V] scored at the M positions where labels != -100 only (row-major order)."""

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import yaml
 
-from vlbert.engine.objectives import ObjectiveConfig
 from vlbert.data.stats import OnError
+from vlbert.engine.objectives import ObjectiveConfig
 from vlbert.engine.trainer import TrainConfig
 
 
@@ -56,7 +56,7 @@ class EvalSection:
     num_beams: int = 1  # captioning: 1 = greedy decoding
     max_caption_length: int = 24  # captioning: tokens generated at most
     limit: int | None = None  # evaluate on at most this many images
-    caption_mode: Literal["each", "first"] = "each"  # retrieval/captioning texts per image: "each" caption or the "first"
+    caption_mode: Literal["each", "first"] = "each"  # retrieval/captioning texts per image: each caption or the first
 
 
 @dataclass

@@ -10,7 +10,6 @@ import json
 import sys
 from pathlib import Path
 
-
 HELP = "evaluate a saved model (VQA accuracy, Recall@K, BLEU-4/CIDEr, MLM/ITM accuracy)"
 TASKS = {"pretraining": "pretraining", "vqa": "vqa", "retrieval": "retrieval", "caption": "captioning"}
 

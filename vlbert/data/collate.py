@@ -98,7 +98,6 @@ class Collator:
 
     def __call__(self, examples: Sequence[Example]) -> Batch:
         gen = self.generator(examples)
-        cfg = self.config
         input_ids, attention_mask = pad_texts([e.input_ids for e in examples], self.text.pad_id)
         batch = Batch(
             input_ids=input_ids,

@@ -91,8 +91,9 @@ class Predictor:
             return read_region_features(features)
         if self.detector is not None:
             return self.detector(image)
+        detectors = " | ".join(DETECTORS)
         raise DataError(f"{path}: this model reads detector regions; give their features (an .npz, --features) or "
-                        f"name a built-in detector (--detector {' | '.join(DETECTORS)}, for Sort-of-CLEVR-style images)")
+                        f"name a built-in detector (--detector {detectors}, for Sort-of-CLEVR-style images)")
 
     def _text(self, text: str) -> tuple[Tensor, Tensor]:
         enc = self.tokenizer(text, return_tensors="pt", truncation=True, max_length=self.model.config.max_position_embeddings)
