@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import vlbert
+from tests.helpers import ROOT
 from vlbert.cli import main
 from vlbert.data.schema import DataError
 from vlbert.data.tokenize import build_wordpiece_tokenizer
@@ -23,7 +24,6 @@ from vlbert.run.setup import RunParts, save_model_dir, sizes_from_data
 from vlbert.runconfig import load_run_config
 from vlbert.weights.checkpoint import looks_like_hub_id
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 VAL_WARNING = "data.val_split=val: {root}/manifest.json lists no shards of split 'val'; training without validation"
 

@@ -8,14 +8,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import tomllib
 
+from tests.helpers import ROOT
 from vlbert.presets import PRESETS
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 BLOCKED = ("matplotlib", "pycocoevalcap", "tensorboard")
 
