@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import save_file
 
 import vlbert
-from tests.conftest import make_inputs
+from tests.helpers import make_inputs
 
 
 @pytest.mark.parametrize("task", ["pretraining", "vqa", "retrieval", "captioning"])

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import vlbert
-from vlbert.weights import convert_checkpoint, load_original_state_dict, original_to_vlbert, vlbert_to_original
-from tests.conftest import random_boxes
+from tests.helpers import random_boxes
 from tests.original_reference import original_forward
+from vlbert.weights import convert_checkpoint, load_original_state_dict, original_to_vlbert, vlbert_to_original
 
 # Every width differs, so a transposed or swapped tensor cannot go unnoticed.
 TINY = dict(

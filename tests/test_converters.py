@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shard_reading import read_manifest, read_samples
+from tests.shard_reading import read_manifest, read_samples
 from vlbert.cli import main
 from vlbert.data.convert_vqav2 import convert_vqav2
 from vlbert.data.converters import WriteOptions, convert_folder, convert_karpathy

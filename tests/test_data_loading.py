@@ -168,8 +168,8 @@ def test_model_inputs_are_the_forward_arguments_and_run_a_model(shards, tokenize
     with torch.no_grad():
         out = model(**batch.model_inputs())
     targets = PreTrainingTargets(mlm_labels=batch.mlm_labels, region_labels=batch.mrm_labels,
-                                 region_targets=batch.region_class_probs, itm_labels=batch.itm_labels)  # fmt: skip
-    loss = pretraining_loss(out, targets, {"mlm": 1.0, "mrm": 1.0, "itm": 1.0}, "kl")
+                                 region_targets=batch.region_class_probs)  # fmt: skip
+    loss = pretraining_loss(out, targets, {"mlm": 1.0, "mrm": 1.0}, "kl")
     assert torch.isfinite(loss.total)
 
 
@@ -206,29 +206,25 @@ def test_resuming_at_a_batch_boundary_gives_the_same_masked_batches(shards, toke
     full, resumed = batches(0), batches(8)
     assert len(resumed) == len(full) - 2
     for ours, theirs in zip(resumed, full[2:]):
-        for name in ("input_ids", "mlm_labels", "masked_regions", "mrm_labels", "itm_labels", "region_features"):
+        for name in ("input_ids", "mlm_labels", "masked_regions", "mrm_labels", "region_features"):
             assert torch.equal(getattr(ours, name), getattr(theirs, name)), name
         assert ours.texts == theirs.texts and ours.keys == theirs.keys
 
 
-def test_resuming_with_workers_from_a_stream_position(shards, tokenizer):
+def test_resuming_with_workers_from_the_trainers_batch_count(shards, tokenizer):
+    """The trainer saves how many batches it consumed; `after_batches` makes that each worker's
+    position, and each worker's stream continues exactly from there."""
     def loader(start: StreamPosition | int):
         dataset = make_dataset(shards.directory, "pretrain", tokenizer, DataConfig(shuffle_buffer=6), start=start)
         return make_loader(dataset, tokenizer, 2, num_workers=2, report=None)
 
     full = _rows(loader(0))
-    first = loader(0)
-    consumed = []
-    for i, batch in enumerate(first):
-        consumed += [(batch.worker, k, t) for k, t in zip(batch.keys, batch.texts)]
-        if i == 2:
-            break
-    position = StreamPosition.from_dict(first.position.to_dict())
+    position = StreamPosition.after_batches(epoch=0, batches=3, batch_size=2, num_workers=2)
+    assert position.offsets == {0: 4, 1: 2}  # worker 0 gave batches 0 and 2, worker 1 batch 1
     resumed = _rows(loader(position))
-    for worker in (0, 1):  # each worker's stream continues exactly; the interleaving may differ
-        done = [r for r in consumed if r[0] == worker]
-        assert [r for r in resumed if r[0] == worker] == [r for r in full if r[0] == worker][len(done) :]
-    with pytest.raises(DataError):
+    for worker, done in position.offsets.items():
+        assert [r for r in resumed if r[0] == worker] == [r for r in full if r[0] == worker][done:]
+    with pytest.raises(DataError, match="saved with 2 workers; resume with as many, not 1"):
         list(make_loader(make_dataset(shards.directory, "pretrain", tokenizer, start=position), tokenizer, 2))
 
 

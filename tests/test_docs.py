@@ -11,16 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT, SHELL_BLOCK, shell_commands
 from vlbert.cli import parse_args
 from vlbert.commands.evaluate import TASKS as EVALUATE_TASKS
 from vlbert.commands.train import FINETUNE_TASKS
 from vlbert.runconfig import load_run_config
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 ANY_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
-SHELL_BLOCK = re.compile(r"^```(?:bash|sh|shell)\n(.*?)^```", re.S | re.M)
 MAKE_TARGETS = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
 OTHER_PROGRAMS = {"git", "cd", "source", "pip"}  # not ours to check
 
@@ -75,21 +74,6 @@ def test_own_data_walkthrough_runs_as_written(tmp_path, monkeypatch, capsys):
     assert "vqa_acc" in (tmp_path / "runs" / "my-vqa" / "val.json").read_text()
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines[-3:]) == 3 and all(0.0 <= float(line.split()[0]) <= 1.0 for line in lines[-3:])
-
-
-def shell_commands(text: str) -> list[list[str]]:
-    """Every command of every shell block in `text`: continuation lines joined, comments dropped,
-    `a && b` split in two, words split as a shell would (no variables or globbing)."""
-    commands = []
-    for block in SHELL_BLOCK.findall(text):
-        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
-            words = shlex.split(line, comments=True)
-            while "&&" in words:
-                commands.append(words[: words.index("&&")])
-                words = words[words.index("&&") + 1:]
-            if words:
-                commands.append(words)
-    return commands
 
 
 def check_vlbert(argv: list[str]) -> None:

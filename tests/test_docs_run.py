@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_docs import ROOT, shell_commands
 
+from tests.helpers import ROOT, shell_commands
 from vlbert.cli import main
 
 pytestmark = pytest.mark.slow

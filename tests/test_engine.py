@@ -6,35 +6,10 @@ import pytest
 import torch
 
 import vlbert
-from vlbert.data.batch import Batch
+from tests.helpers import pretrain_batch, vqa_batch
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig, negative_pairs
 from vlbert.engine.optim import OptimConfig, lr_factor, param_groups
 from vlbert.engine.trainer import NonFiniteLoss, TrainConfig, Trainer
-from tests.conftest import make_inputs
-
-
-def pretrain_batch(seed=0, batch=4):
-    x = make_inputs(batch=batch, length=8, regions=5, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.full_like(x.input_ids, -100)
-    labels[:, 2:4] = x.input_ids[:, 2:4]
-    ids = x.input_ids.clone()
-    ids[:, 2:4] = 103  # [MASK]
-    mrm = torch.zeros(batch, 5, dtype=torch.bool)
-    mrm[:, 1] = True
-    return Batch(
-        input_ids=ids, attention_mask=x.attention_mask, region_features=x.region_features,
-        region_boxes=x.region_boxes, region_mask=x.region_mask, mlm_labels=labels, masked_regions=mrm,
-        mrm_labels=mrm, region_class_probs=torch.softmax(torch.randn(batch, 5, 10, generator=g) * 3, -1),
-    )
-
-
-def vqa_batch(seed=0, batch=4):
-    x = make_inputs(batch=batch, length=8, regions=5, seed=seed)
-    scores = torch.zeros(batch, 10)
-    scores[torch.arange(batch), torch.arange(batch) % 10] = 1.0
-    return Batch(input_ids=x.input_ids, attention_mask=x.attention_mask, region_features=x.region_features,
-                 region_boxes=x.region_boxes, region_mask=x.region_mask, answer_scores=scores)
 
 
 def fixed(batch):

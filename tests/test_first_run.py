@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import vlbert
+from tests.helpers import ROOT
 from vlbert.cli import main
 from vlbert.data.schema import DataError
 from vlbert.data.tokenize import build_wordpiece_tokenizer
@@ -23,7 +24,6 @@ from vlbert.run.setup import RunParts, save_model_dir, sizes_from_data
 from vlbert.runconfig import load_run_config
 from vlbert.weights.checkpoint import looks_like_hub_id
 
-ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
 VAL_WARNING = "data.val_split=val: {root}/manifest.json lists no shards of split 'val'; training without validation"
 
@@ -70,6 +70,24 @@ def test_predict_never_picks_a_detector_for_a_region_model(vqa_model, capsys):
     assert capsys.readouterr().err == (
         "vlbert predict: error: this model reads region features: give a features .npz (--features), "
         "or a detector for Sort-of-CLEVR-style scenes (--detector sort-of-clevr)\n")
+
+
+def test_the_built_in_detector_runs_when_named(vqa_model, tmp_path, capsys):
+    from vlbert.data.sort_of_clevr_detect import OBJECT_PIXELS
+    from vlbert.data.sort_of_clevr_shards import make_sample
+
+    tokenizer = build_wordpiece_tokenizer(["what color is the circle"], 200, tmp_path / "tok")
+    answers = AnswerVocab.build([["red"], ["blue"], ["1"]])
+    model = vlbert.create_model("tiny", task="vqa", num_answers=len(answers), vocab_size=len(tokenizer),
+                                v_feature_size=OBJECT_PIXELS**2 * 3)  # the detector's crops, RGB
+    save_model_dir(RunParts(model, tokenizer, answers), tmp_path / "model")
+    scene = tmp_path / "scene.png"
+    scene.write_bytes(make_sample(0, split="test").image)
+    argv = ["predict", "--model", str(tmp_path / "model"), "--image", str(scene), "--question", "what color"]
+    assert main([*argv, "--top", "1"]) == 2 and "--detector sort-of-clevr" in capsys.readouterr().err
+    assert main([*argv, "--top", "1", "--detector", "sort-of-clevr"]) == 0
+    answer = capsys.readouterr().out.split()
+    assert len(answer) == 2 and answer[1] in {"red", "blue", "1"}
 
 
 @pytest.fixture

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import vlbert
+from tests.helpers import pretraining_step_grads
 from vlbert.config import VLBertConfig
 from vlbert.models.geometry import pairwise_box_geometry
 from vlbert.presets import PRESETS
-from tests.test_model import _pretraining_step_grads
 
 
 def test_pair_features_hand_computed():
@@ -38,7 +38,7 @@ def test_every_parameter_gets_a_gradient(tiny_inputs):
     model = vlbert.create_model("tiny", task="pretraining", v_geometry_bias=8).train()
     masked = torch.zeros(3, 5, dtype=torch.bool)
     masked[:, 1] = True
-    assert _pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
+    assert pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
 
 
 def test_the_bias_moves_the_answer_and_padding_stays_unseen(tiny_inputs):

@@ -8,9 +8,8 @@ import torch
 from vlbert.data.batch import Example
 from vlbert.data.collate import CollateConfig, Collator
 from vlbert.data.masking import IGNORE_INDEX, mask_regions, mask_tokens
-from vlbert.data.negatives import hard_negative_indices, pair_texts, random_negative_indices
+from vlbert.data.negatives import hard_negative_indices, random_negative_indices
 from vlbert.data.tokenize import TextSpec
-from vlbert.losses import IGNORE_INDEX as LOSS_IGNORE_INDEX
 
 VOCAB, MASK, CLS, SEP, PAD = 30522, 103, 101, 102, 0
 SPEC = TextSpec(pad_id=PAD, mask_id=MASK, vocab_size=VOCAB, special_ids=(PAD, 100, CLS, SEP, MASK))
@@ -63,10 +62,6 @@ def test_mask_tokens_is_seeded_and_pure():
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is not used
 
 
-def test_ignore_index_matches_the_losses():
-    assert IGNORE_INDEX == LOSS_IGNORE_INDEX
-
-
 def test_mask_regions_statistics_and_subset():
     g = torch.Generator().manual_seed(0)
     counts = torch.randint(10, 37, (3000,), generator=g)
@@ -92,26 +87,23 @@ def _examples(count: int = 64) -> list[Example]:
     return out
 
 
-def test_collator_masks_deterministically_and_only_matching_pairs():
+def test_collator_masks_deterministically_and_keeps_every_pair():
     examples = _examples()
     collate = Collator(SPEC, CollateConfig.pretraining(seed=5))
     first, second = collate(examples), collate(examples)
-    for name in ("input_ids", "mlm_labels", "masked_regions", "mrm_labels", "itm_labels"):
+    for name in ("input_ids", "mlm_labels", "masked_regions", "mrm_labels"):
         assert torch.equal(getattr(first, name), getattr(second, name)), name
     other_epoch = Collator(SPEC, CollateConfig.pretraining(seed=5, epoch=1))(examples)
     assert not torch.equal(first.mlm_labels, other_epoch.mlm_labels)
-    negatives = first.itm_labels == 0
-    assert 0 < negatives.sum() < len(examples)
-    assert (first.mlm_labels[negatives] == IGNORE_INDEX).all() and not first.mrm_labels[negatives].any()
     assert not first.mrm_labels[~first.region_mask].any()
     assert torch.equal(first.token_type_ids, torch.zeros_like(first.input_ids))
-    # Each negative row holds the text of another image, with its token ids.
-    texts = {e.text: e for e in examples}
-    for row in torch.nonzero(negatives).flatten().tolist():
-        source = texts[first.texts[row]]
-        assert source.image_id != examples[row].image_id
-        length = len(source.input_ids)
-        assert first.attention_mask[row].sum() == length
+    # Every row keeps its own text (negatives are the objectives' job), masked tokens aside.
+    assert first.texts == [e.text for e in examples] and first.image_ids == [e.image_id for e in examples]
+    for row, example in enumerate(examples):
+        assert first.attention_mask[row].sum() == len(example.input_ids)
+        kept = first.mlm_labels[row] == IGNORE_INDEX
+        assert first.input_ids[row][: len(example.input_ids)][kept[: len(example.input_ids)]].tolist() == [
+            t for t, k in zip(example.input_ids, kept.tolist()) if k]
 
 
 def test_random_negatives_never_pick_the_same_image():
@@ -136,15 +128,6 @@ def test_hard_negatives_pick_the_most_similar_non_matching_text():
     assert hard_negative_indices(text[:1], image[:1]).tolist() == [-1]
     sampled = hard_negative_indices(text, image, sample=True, generator=torch.Generator().manual_seed(0))
     assert all(p != i for i, p in enumerate(sampled.tolist()))
-
-
-def test_pair_texts_builds_an_itm_batch():
-    batch = Collator(SPEC)(_examples(4))
-    pairs = pair_texts(batch, torch.tensor([1, -1, 3, 2]))
-    assert pairs.itm_labels.tolist() == [0, 1, 0, 0]
-    assert torch.equal(pairs.input_ids[0], batch.input_ids[1]) and torch.equal(pairs.input_ids[1], batch.input_ids[1])
-    assert pairs.texts == [batch.texts[1], batch.texts[1], batch.texts[3], batch.texts[2]]
-    assert torch.equal(pairs.region_features, batch.region_features)
 
 
 @pytest.mark.parametrize("prob", [0.0, 1.0])

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import vlbert
-from vlbert.losses import PreTrainingTargets, caption_loss, pretraining_loss, vqa_loss
-from tests.conftest import make_inputs
+from tests.helpers import make_inputs, pretraining_step_grads
+from vlbert.losses import caption_loss, vqa_loss
 
 torch.manual_seed(0)
 
@@ -55,30 +55,11 @@ def test_pixel_encoders_give_located_regions(name, grid):
     assert torch.allclose(regions.boxes[0, -1], torch.tensor([1 - 1 / side, 1 - 1 / side, 1, 1]))
 
 
-def _pretraining_step_grads(model, inputs, masked):
-    out = model(**inputs, masked_regions=masked)
-    B, L = inputs["input_ids"].shape
-    mlm_labels = torch.full((B, L), -100)
-    mlm_labels[:, 1:3] = inputs["input_ids"][:, 1:3]
-    N = masked.shape[1]
-    targets = PreTrainingTargets(
-        mlm_labels=mlm_labels,
-        region_labels=masked,
-        region_targets=torch.softmax(torch.randn(B, N, model.config.v_target_size), -1),
-        itm_labels=torch.tensor([1, 0] * (B // 2) + [1] * (B % 2)),
-    )
-    weights = dict(mlm=1.0, mrm=1.0, itm=1.0, itc=1.0)
-    loss = pretraining_loss(out, targets, weights, model.config.resolved_region_objective)
-    assert set(loss.parts) == {"mlm", "mrm", "itm", "itc"}
-    loss.total.backward()
-    return [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.any())]
-
-
 def test_every_parameter_gets_a_gradient_regions(tiny_inputs):
     model = vlbert.create_model("tiny", task="pretraining").train()
     masked = torch.zeros(3, 5, dtype=torch.bool)
     masked[:, 1] = True
-    assert _pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
+    assert pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
 
 
 @pytest.mark.parametrize("name, grid", [("tiny-vit", 16), ("tiny-cnn", 4)])
@@ -89,7 +70,7 @@ def test_every_parameter_gets_a_gradient_pixels(name, grid):
     model = vlbert.create_model(name, task="pretraining", **extra).train()
     masked = torch.zeros(2, grid, dtype=torch.bool)
     masked[:, 0] = True
-    assert _pretraining_step_grads(model, pixel_inputs(model), masked) == []
+    assert pretraining_step_grads(model, pixel_inputs(model), masked) == []
 
 
 def test_frozen_image_encoder_gets_no_gradient_and_stays_in_eval():
@@ -98,7 +79,7 @@ def test_frozen_image_encoder_gets_no_gradient_and_stays_in_eval():
     assert not encoder.model.training
     masked = torch.zeros(2, 4, dtype=torch.bool)
     masked[:, 0] = True
-    no_grad = _pretraining_step_grads(model, pixel_inputs(model), masked)
+    no_grad = pretraining_step_grads(model, pixel_inputs(model), masked)
     assert no_grad == []  # frozen parameters are excluded (requires_grad False)
     assert all(p.grad is None for p in encoder.parameters())
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 import vlbert
+from tests.helpers import pretraining_step_grads
 from vlbert.config import VLBertConfig
 from vlbert.models.embeddings import RegionEmbeddings
 from vlbert.presets import PRESETS
-from tests.test_model import _pretraining_step_grads
 
 
 def test_defaults_are_the_original_computation():
@@ -85,7 +85,7 @@ def test_every_parameter_gets_a_gradient_with_all_options(tiny_inputs):
                                 v_feature_norm=True, fusion_method="sum", v_location_bands=4).train()
     masked = torch.zeros(3, 5, dtype=torch.bool)
     masked[:, 1] = True
-    assert _pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
+    assert pretraining_step_grads(model, tiny_inputs.kwargs(), masked) == []
 
 
 def test_options_survive_save_and_load(tmp_path, tiny_inputs):

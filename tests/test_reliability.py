@@ -69,7 +69,7 @@ import vlbert
 from vlbert.data.batch import Batch
 from vlbert.engine.trainer import TrainConfig, Trainer
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
-from tests.test_engine import vqa_batch
+from tests.helpers import vqa_batch
 model = vlbert.create_model("tiny", task="vqa", num_answers=10)
 cfg = TrainConfig(max_steps=2, save_every=1, progress=False)
 trainer = Trainer(model, lambda m, b: OBJECTIVES["vqa"](m, b, ObjectiveConfig()), cfg, sys.argv[1], device="cpu")

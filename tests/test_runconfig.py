@@ -1,6 +1,9 @@
+import dataclasses
+import typing
+
 import pytest
 
-from vlbert.runconfig import ConfigError, load_run_config, parse_override
+from vlbert.runconfig import ConfigError, RunConfig, load_run_config, parse_override
 
 
 def test_yaml_then_defaults_then_overrides(tmp_path):
@@ -42,3 +45,58 @@ def test_missing_file_and_bad_top_level(tmp_path):
     path.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping at the top level"):
         load_run_config(path)
+
+
+# Every setting that takes one of a few values, with its values: a value outside them is refused
+# when the config loads, with one line naming the key and the choices.
+CHOICES = {
+    "task": ("pretraining", "vqa", "retrieval", "captioning"),
+    "train.precision": ("auto", "fp32", "bf16"),
+    "train.nonfinite": ("skip", "stop"),
+    "train.optim.schedule": ("linear", "cosine", "constant"),
+    "objective.negatives": ("hard", "random"),
+    "eval.retrieval_mode": ("two-stage", "all-pairs"),
+    "eval.caption_mode": ("each", "first"),
+    "data.on_error": ("skip", "raise"),
+}
+
+
+def _get(cfg, dotted: str):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+@pytest.mark.parametrize("key", sorted(CHOICES))
+def test_choice_settings_accept_their_values(key):
+    for value in CHOICES[key]:
+        assert _get(load_run_config(None, [f"{key}={value}"]), key) == value
+
+
+@pytest.mark.parametrize("key", sorted(CHOICES))
+def test_choice_settings_refuse_other_values_naming_key_and_choices(key):
+    with pytest.raises(ConfigError) as error:
+        load_run_config(None, [f"{key}=fp16"])
+    assert str(error.value) == f"{key}: expected one of {', '.join(CHOICES[key])}, got 'fp16'"
+
+
+def test_choices_are_checked_in_yaml_files_too(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("train:\n  nonfinite: ignore\n")
+    with pytest.raises(ConfigError, match=r"^train.nonfinite: expected one of skip, stop, got 'ignore'$"):
+        load_run_config(path)
+    path.write_text("train:\n  precision: true\n")  # YAML booleans are not choices
+    with pytest.raises(ConfigError, match="train.precision: expected one of auto, fp32, bf16, got True"):
+        load_run_config(path)
+
+
+def test_the_table_above_lists_every_choice_setting():
+    def literals(cls, prefix=""):
+        for f in dataclasses.fields(cls):
+            kind = typing.get_type_hints(cls)[f.name]
+            if dataclasses.is_dataclass(kind):
+                yield from literals(kind, f"{prefix}{f.name}.")
+            elif typing.get_origin(kind) is typing.Literal:
+                yield f"{prefix}{f.name}", typing.get_args(kind)
+
+    assert dict(literals(RunConfig)) == CHOICES

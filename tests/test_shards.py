@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shard_reading import read_manifest, read_samples
+from tests.shard_reading import read_manifest, read_samples
 from vlbert.data.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
 from vlbert.data.shards import ShardSetWriter, prepare_output_dir, write_manifest
 from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards

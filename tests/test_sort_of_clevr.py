@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shard_reading import read_manifest, read_samples
+from tests.shard_reading import read_manifest, read_samples
 from vlbert.cli import main
 from vlbert.data.sort_of_clevr import (
     ANSWERS,

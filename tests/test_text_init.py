@@ -5,7 +5,7 @@ import torch
 from transformers import BertModel, BertTokenizerFast
 
 import vlbert
-from tests.conftest import random_boxes
+from tests.helpers import random_boxes
 
 SENTENCES = ["a red circle left of a blue square.", "how many objects have the same shape as the gray one?"]
 

@@ -70,7 +70,8 @@ def render() -> str:
         "",
         "A run is configured by a YAML file (`--config configs/...yaml`) and `key=value` overrides on the",
         "command line, e.g. `vlbert finetune vqa --config configs/vqa_vqav2.yaml train.optim.lr=2e-5`.",
-        "An unknown key or a value of the wrong type stops the command with a one-line error.",
+        "An unknown key, a value of the wrong type or a choice (`Literal`) outside its values stops the",
+        "command with a one-line error naming the key (and the choices).",
         "",
     ]
     queue: list[tuple[str, type]] = [("", RunConfig)]

@@ -2,8 +2,9 @@
 
 Adding a subcommand is one entry: a :class:`Command` with a help line, a function that adds its
 arguments to an ``argparse`` parser, and a function that runs it and returns the exit status.
-Bad user input (a data error, a bad config key or value, a missing or unwritable path) ends with
-one line on stderr and exit status 2; ``vlbert --debug ...`` shows the traceback instead.
+Bad user input (a data error, a bad config key or value, a missing or unwritable path, an optional
+dependency not installed) ends with one line on stderr and exit status 2; ``vlbert --debug ...``
+shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from vlbert._extras import MissingExtra
 from vlbert.commands import demo, evaluate, make_shards, predict, quickstart, train
 from vlbert.data.schema import DataError
 from vlbert.engine import distributed
@@ -74,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return args.run(args)
-    except (DataError, OSError, ValueError, KeyError) as error:  # ConfigError is a ValueError
+    except (DataError, OSError, ValueError, KeyError, MissingExtra) as error:  # ConfigError is a ValueError
         if args.debug:
             raise
         message = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vlbert.data.masking import IGNORE_INDEX
 from vlbert.models.outputs import PreTrainingOutput
-
-IGNORE_INDEX = -100
 
 
 def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:

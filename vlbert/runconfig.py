@@ -1,5 +1,6 @@
 """Run configuration: YAML files in `configs/` plus `key=value` overrides, parsed into typed
-dataclasses. An unknown key or a value of the wrong type is a `ConfigError` naming the key."""
+dataclasses. An unknown key, a value of the wrong type or a choice (`Literal`) outside its values is
+a `ConfigError` naming the key."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
+from vlbert.data.stats import OnError
 from vlbert.engine.objectives import ObjectiveConfig
 from vlbert.engine.trainer import TrainConfig
 
@@ -43,23 +45,23 @@ class DataSection:
     shuffle_buffer: int = 1000  # examples shuffled together (shard order is shuffled too)
     num_answers: int = 3129  # VQA answer vocabulary size (top-K)
     label_fraction: float = 1.0  # use this fraction of the training labels (VQA ablations)
-    on_error: str = "skip"  # bad samples: "skip" (counted) or "raise"
+    on_error: OnError = "skip"  # bad samples: "skip" (counted) or "raise"
     blank_images: bool = False  # zero every image input: a text-only (question-only) baseline
 
 
 @dataclass
 class EvalSection:
-    retrieval_mode: str = "two-stage"  # or "all-pairs"
+    retrieval_mode: Literal["two-stage", "all-pairs"] = "two-stage"  # ITC top-k then ITM, or ITM on every pair
     k: int = 16  # ITC candidates re-ranked by ITM
     num_beams: int = 1  # captioning: 1 = greedy decoding
     max_caption_length: int = 24  # captioning: tokens generated at most
     limit: int | None = None  # evaluate on at most this many images
-    caption_mode: str = "each"  # retrieval/captioning texts per image: "each" caption or the "first"
+    caption_mode: Literal["each", "first"] = "each"  # retrieval/captioning texts per image: each caption or the first
 
 
 @dataclass
 class RunConfig:
-    task: str = "pretraining"  # "pretraining", "vqa", "retrieval" or "captioning"
+    task: Literal["pretraining", "vqa", "retrieval", "captioning"] = "pretraining"  # what the run trains
     out_dir: str = "runs/default"  # checkpoints, logs, metrics and the final model/
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None = CUDA when present
     model: ModelSection = field(default_factory=ModelSection)
@@ -99,7 +101,16 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping, got {value!r}")
         return dict(value)
+    if origin is Literal:
+        return _choice(value, typing.get_args(kind), key)
     return _scalar(value, kind, key)
+
+
+def _choice(value: Any, choices: tuple[Any, ...], key: str) -> Any:
+    """`value` if it is one of `choices` (a `Literal`'s values), else ConfigError naming them."""
+    if value in choices and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{key}: expected one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def _scalar(value: Any, kind: Any, key: str) -> Any:

@@ -15,7 +15,8 @@ from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
 import vlbert
-from vlbert.losses import IGNORE_INDEX, PreTrainingTargets, pretraining_loss
+from vlbert.data.masking import IGNORE_INDEX
+from vlbert.losses import PreTrainingTargets, pretraining_loss
 
 
 @dataclass
@@ -37,7 +38,7 @@ def make_inputs(preset: str, batch: int, tokens: int, regions: int, device: torc
     picked = torch.rand(batch, tokens, generator=g) < 0.15
     xy = torch.rand(batch, regions, 2, generator=g) * 0.6
     inputs = StepInputs(
-        input_ids=ids, mlm_labels=torch.where(picked, ids, -100),
+        input_ids=ids, mlm_labels=torch.where(picked, ids, IGNORE_INDEX),
         features=torch.rand(batch, regions, config.v_feature_size, generator=g),
         boxes=torch.cat([xy, xy + 0.3], -1), region_labels=torch.rand(batch, regions, generator=g) < 0.15,
         class_probs=torch.softmax(torch.randn(batch, regions, config.v_target_size, generator=g), -1),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 
-
 PRETRAIN_HELP = "pre-train (MLM, masked regions, ITM, ITC) on shards"
 FINETUNE_HELP = "fine-tune for VQA, retrieval or captioning"
 FINETUNE_TASKS = {"vqa": "vqa", "retrieval": "retrieval", "caption": "captioning"}

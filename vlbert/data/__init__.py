@@ -57,7 +57,6 @@ _LAZY = {
     "mask_regions": "vlbert.data.masking",
     "mask_tokens": "vlbert.data.masking",
     "normalize_answer": "vlbert.data.vqa",
-    "pair_texts": "vlbert.data.negatives",
     "parse_description": "vlbert.data.sort_of_clevr_captions",
     "random_negative_indices": "vlbert.data.negatives",
     "read_folder_entries": "vlbert.data.converters",

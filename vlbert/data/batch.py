@@ -66,11 +66,10 @@ class Batch:
     mlm_labels: Tensor | None = None  # [B, L] long, -100 = not predicted
     masked_regions: Tensor | None = None  # [B, N] bool: features the model zeroes (subset of mrm_labels)
     mrm_labels: Tensor | None = None  # [B, N] bool: regions whose targets are predicted
-    itm_labels: Tensor | None = None  # [B] long, 1 = the text matches the image
     answer_scores: Tensor | None = None  # [B, A] float VQA soft scores
     keys: list[str] = field(default_factory=list)
     image_ids: list[str] = field(default_factory=list)
-    texts: list[str] = field(default_factory=list)  # raw text of each row (after any ITM swap)
+    texts: list[str] = field(default_factory=list)  # raw text of each row
     captions: list[list[str]] = field(default_factory=list)  # reference captions of each row's image
     question_ids: list[str | None] = field(default_factory=list)
     question_types: list[str | None] = field(default_factory=list)
@@ -78,7 +77,6 @@ class Batch:
     answers: list[list[str]] = field(default_factory=list)  # raw annotator answers
     stats: DataStats = field(default_factory=DataStats)  # the workers' counts carried by these rows
     worker: int = 0  # every row of a DataLoader batch comes from one worker
-    end_position: int = 0  # that worker's stream position after the last row
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]

@@ -1,5 +1,6 @@
-"""Collation: `Example` s -> `Batch`, with padding, the masks, ITM negatives and MLM / region
-masking drawn from a generator seeded by (seed, epoch, the batch's keys and stream position)."""
+"""Collation: `Example` s -> `Batch`, with padding, the masks and MLM / region masking drawn from a
+generator seeded by (seed, epoch, the batch's keys and stream position). ITM negatives are made
+by the objectives, from the batch's own pairs (`vlbert.engine.objectives`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from torch import Tensor
 
 from vlbert.data.batch import Batch, Example
 from vlbert.data.masking import derive_seed, mask_regions, mask_tokens
-from vlbert.data.negatives import random_negative_indices
 from vlbert.data.stats import DataStats
 from vlbert.data.tokenize import TextSpec
 
@@ -23,16 +23,14 @@ class CollateConfig:
     mlm_prob: float = 0.0  # BERT: 0.15
     mrm_prob: float = 0.0  # ViLBERT: 0.15
     mrm_zero_prob: float = 0.9  # of the masked regions, the fraction whose features are zeroed
-    itm_negative_prob: float = 0.0  # ViLBERT: 0.5; > 0 also produces itm_labels
-    mask_negatives: bool = False  # also draw MLM / region targets on mismatched pairs
     pixel_regions: int | None = None  # region count of a pixel encoder (region masking on pixels)
     seed: int = 0
     epoch: int = 0
 
     @classmethod
     def pretraining(cls, **overrides: object) -> CollateConfig:
-        """ViLBERT's pre-training recipe: MLM 15 %, region masking 15 % (90 % zeroed), ITM 50 %."""
-        recipe = {"mlm_prob": 0.15, "mrm_prob": 0.15, "itm_negative_prob": 0.5}
+        """ViLBERT's pre-training masking: MLM 15 %, region masking 15 % (90 % zeroed)."""
+        recipe = {"mlm_prob": 0.15, "mrm_prob": 0.15}
         return cls(**{**recipe, **overrides})  # type: ignore[arg-type]
 
 
@@ -100,22 +98,16 @@ class Collator:
 
     def __call__(self, examples: Sequence[Example]) -> Batch:
         gen = self.generator(examples)
-        cfg = self.config
-        image_ids, texts = [e.image_id for e in examples], [e.text for e in examples]
-        order = torch.arange(len(examples))  # [B] row whose text each row takes
-        if cfg.itm_negative_prob > 0:
-            order = random_negative_indices(image_ids, texts, cfg.itm_negative_prob, gen)
-        input_ids, attention_mask = pad_texts([examples[j].input_ids for j in order.tolist()], self.text.pad_id)
+        input_ids, attention_mask = pad_texts([e.input_ids for e in examples], self.text.pad_id)
         batch = Batch(
             input_ids=input_ids,
             attention_mask=attention_mask,
             token_type_ids=torch.zeros_like(input_ids),
             pixel_values=_stack_optional([e.pixel_values for e in examples], "pixel values"),
-            itm_labels=(order == torch.arange(len(examples))).long() if cfg.itm_negative_prob > 0 else None,
             answer_scores=_stack_optional([e.answer_scores for e in examples], "answer scores"),
             keys=[e.key for e in examples],
-            image_ids=image_ids,
-            texts=[texts[j] for j in order.tolist()],
+            image_ids=[e.image_id for e in examples],
+            texts=[e.text for e in examples],
             captions=[e.captions for e in examples],
             question_ids=[e.question_id for e in examples],
             question_types=[e.question_type for e in examples],
@@ -123,7 +115,6 @@ class Collator:
             answers=[e.answers for e in examples],
             stats=sum_stats(examples),
             worker=examples[0].worker,
-            end_position=max(e.position for e in examples) + 1,
         )
         if examples[0].region_features is not None:
             regions = collate_regions(examples)
@@ -133,15 +124,12 @@ class Collator:
         return batch
 
     def _mask(self, batch: Batch, gen: torch.Generator) -> None:
-        """MLM and region masking in place, on matching pairs only unless ``mask_negatives``."""
+        """MLM and region masking in place."""
         cfg = self.config
-        eligible = torch.ones(len(batch), dtype=torch.bool)  # [B]
-        if batch.itm_labels is not None and not cfg.mask_negatives:
-            eligible = batch.itm_labels.bool()
         if cfg.mlm_prob > 0:
             special = torch.isin(batch.input_ids, torch.tensor(self.text.special_ids))  # [B, L]
             batch.input_ids, batch.mlm_labels = mask_tokens(
-                batch.input_ids, batch.attention_mask & eligible[:, None], special,
+                batch.input_ids, batch.attention_mask, special,
                 self.text.vocab_size, self.text.mask_id, cfg.mlm_prob, gen,
             )  # fmt: skip
         if cfg.mrm_prob > 0:
@@ -151,7 +139,7 @@ class Collator:
                     raise ValueError("region masking on pixel inputs needs CollateConfig.pixel_regions")
                 region_mask = torch.ones(len(batch), cfg.pixel_regions, dtype=torch.bool)  # [B, N]
             batch.masked_regions, batch.mrm_labels = mask_regions(
-                region_mask & eligible[:, None], cfg.mrm_prob, cfg.mrm_zero_prob, gen
+                region_mask, cfg.mrm_prob, cfg.mrm_zero_prob, gen
             )
 
 

@@ -28,7 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from vlbert.data.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
 from vlbert.data.shards import MANIFEST, ShardInfo, ShardSetWriter, WriteSummary, prepare_output_dir, write_manifest
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # image files, by name
 _KEPT_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 
 

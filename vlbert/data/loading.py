@@ -9,7 +9,9 @@ Per worker the pipeline is::
 
 Images are decoded after the shuffle buffer (the buffer holds encoded bytes) and after the resume
 skip (skipped items are never decoded). Every stream is deterministic given (seed, epoch, rank,
-worker), so a run resumed from a `StreamPosition` sees exactly the remaining examples, in order.
+worker), so a run resumed from a `StreamPosition` sees exactly the remaining examples, in order;
+the trainer's checkpoint keeps the number of batches it consumed, and `batch_factory` turns that
+into each worker's position (`StreamPosition.after_batches`).
 Counts of skipped input travel with the examples to the main process (`Batch.stats`), where
 `EpochLoader` hands them to its ``report`` at the end of the epoch (or when the reader stops
 part-way); the default, `report_skips`, prints one line on stderr for an epoch that skipped anything.
@@ -65,7 +67,7 @@ class DataConfig:
 
 @dataclass
 class StreamPosition:
-    """How far each DataLoader worker's stream got in an epoch; save it to resume mid-epoch."""
+    """How far each DataLoader worker's stream got in an epoch: where a resumed epoch starts."""
 
     epoch: int = 0
     num_workers: int = 0
@@ -75,14 +77,11 @@ class StreamPosition:
     def after_batches(cls, epoch: int, batches: int, batch_size: int, num_workers: int) -> StreamPosition:
         """The position after the first ``batches`` batches of an epoch, when only their number
         was saved: the DataLoader takes batches from its workers in turn, so worker w gave batches
-        w, w + W, ... This is exact while every worker still had full batches to give; otherwise
-        keep the position `EpochLoader.position` tracks."""
+        w, w + W, ... This is exact while every worker still had full batches to give (near the
+        end of an epoch whose workers ran out unevenly it is not)."""
         workers = max(1, num_workers)
         given = {w: max(0, -(-(batches - w) // workers)) for w in range(workers)}
         return cls(epoch, num_workers, {w: n * batch_size for w, n in given.items() if n})
-
-    def update(self, batch: Batch) -> None:
-        self.offsets[batch.worker] = max(self.offsets.get(batch.worker, 0), batch.end_position)
 
     def start(self, worker: int, num_workers: int) -> int:
         if self.offsets and max(1, num_workers) != max(1, self.num_workers):
@@ -90,14 +89,6 @@ class StreamPosition:
                 f"the position was saved with {self.num_workers} workers; resume with as many, not {num_workers}"
             )
         return self.offsets.get(worker, 0)
-
-    def to_dict(self) -> dict[str, Any]:
-        offsets = {str(k): v for k, v in self.offsets.items()}  # JSON keys are strings
-        return {"epoch": self.epoch, "num_workers": self.num_workers, "offsets": offsets}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> StreamPosition:
-        return cls(int(data["epoch"]), int(data["num_workers"]), {int(k): int(v) for k, v in data["offsets"].items()})
 
 
 class ShardDataset(IterableDataset):
@@ -234,23 +225,18 @@ Report = Callable[[EpochReport], None]
 
 
 class EpochLoader:
-    """A DataLoader over one epoch that adds up the workers' `DataStats` and the stream position,
-    and hands the stats to ``report`` when the epoch ends or its reader stops part-way."""
+    """A DataLoader over one epoch that adds up the workers' `DataStats` and hands them to
+    ``report`` when the epoch ends or its reader stops part-way."""
 
     def __init__(self, dataset: ShardDataset, loader: DataLoader, report: Report | None = report_skips) -> None:
         self.dataset, self.loader, self.report = dataset, loader, report
         self.stats = DataStats()
-        start = dataset.start if isinstance(dataset.start, StreamPosition) else None
-        self.position = StreamPosition(dataset.epoch, loader.num_workers, dict(start.offsets) if start else {})
-        if isinstance(dataset.start, int) and dataset.start:
-            self.position.offsets[0] = dataset.start
 
     def __iter__(self) -> Iterator[Batch]:
         self.stats, finished = DataStats(), False
         try:
             for batch in self.loader:
                 self.stats.add(batch.stats)
-                self.position.update(batch)
                 yield batch
             finished = True
         finally:  # also when the reader stops early (the generator is closed)

@@ -1,15 +1,13 @@
 """Image-text matching negatives: random in-batch caption swaps, and hard negatives from ITC
-similarities (ALBEF-style), as index vectors "row i takes the text of row j"."""
+similarities (ALBEF-style), as index vectors "row i takes the text of row j". The objectives
+(`vlbert.engine.objectives`) pair them with the batch's cached unimodal states."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Sequence
 
 import torch
 from torch import Tensor
-
-from vlbert.data.batch import Batch
 
 
 def _codes(values: Sequence[object]) -> Tensor:
@@ -70,21 +68,3 @@ def hard_negative_indices(
         return picks
     return torch.where(has, sim.argmax(dim=1), torch.full_like(has, -1, dtype=torch.long))
 
-
-def pair_texts(batch: Batch, text_indices: Tensor) -> Batch:
-    """A batch whose row i holds row i's image with the text of row ``text_indices[i]`` (-1: its
-    own) and ``itm_labels`` 1 where the text is its own, else 0. Masking targets are dropped."""
-    own = torch.arange(len(batch), device=batch.input_ids.device)
-    index = torch.where(text_indices.to(own.device) < 0, own, text_indices.to(own.device))  # [B]
-    pick = index.tolist()
-    return replace(
-        batch,
-        input_ids=batch.input_ids[index],
-        attention_mask=batch.attention_mask[index],
-        token_type_ids=None if batch.token_type_ids is None else batch.token_type_ids[index],
-        texts=[batch.texts[j] for j in pick] if batch.texts else [],
-        itm_labels=(index == own).long(),
-        mlm_labels=None,
-        masked_regions=None,
-        mrm_labels=None,
-    )

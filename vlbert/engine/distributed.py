@@ -51,6 +51,11 @@ def info() -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """`device`, or CUDA when there is one, else the CPU: every run's default."""
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def local_device(device: torch.device) -> torch.device:
     """Under torchrun each process takes the GPU of its local rank."""
     if device.type == "cuda" and device.index is None and launched():

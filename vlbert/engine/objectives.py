@@ -10,14 +10,14 @@ never used as negatives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import torch
 from torch import Tensor
 
+from vlbert.data.masking import IGNORE_INDEX
 from vlbert.data.negatives import hard_negative_indices, random_negative_indices
 from vlbert.losses import (
-    IGNORE_INDEX,
     LossOutput,
     PreTrainingTargets,
     caption_loss,
@@ -32,7 +32,7 @@ from vlbert.models.outputs import ImageStates, TextStates
 @dataclass
 class ObjectiveConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(mlm=1.0, mrm=1.0, itm=1.0, itc=1.0))  # loss weights; 0 = off
-    negatives: str = "hard"  # "hard" | "random"
+    negatives: Literal["hard", "random"] = "hard"  # ITM negatives: sampled by ITC similarity (ALBEF) or uniformly
     # also match each caption against its own image with the boxes rotated among the image's
     # regions (same objects, other places): ITM must read positions (not in the original)
     box_negatives: bool = False

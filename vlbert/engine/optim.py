@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ class OptimConfig:
     weight_decay: float = 0.01  # AdamW; not on biases, LayerNorms and the ITC temperature
     betas: tuple[float, float] = (0.9, 0.999)  # AdamW
     warmup_steps: int = 0  # linear warm-up from 0
-    schedule: str = "linear"  # "linear" | "cosine" | "constant"
+    schedule: Literal["linear", "cosine", "constant"] = "linear"  # after the warm-up: decay to 0, or none
 
 
 def _no_decay(name: str, param: nn.Parameter) -> bool:

@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from vlbert._extras import MissingExtra, require
 from vlbert.engine import distributed
 from vlbert.engine.checkpoint import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
 from vlbert.engine.finetune import FinetuneConfig, FinetunePlan
@@ -41,7 +42,7 @@ class TrainConfig:
     grad_accum: int = 1  # batches per optimizer step
     clip_norm: float | None = 1.0  # gradient norm clipping; None = off
     optim: OptimConfig = field(default_factory=OptimConfig)
-    precision: str = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # "auto" (bf16 on CUDA, fp32 on CPU) | "fp32" | "bf16"
     gradient_checkpointing: bool = False  # recompute layers in the backward pass to save memory
     compile: bool = False  # torch.compile the model and objective
     seed: int = 0  # model initialisation, data order, masking
@@ -50,7 +51,7 @@ class TrainConfig:
     save_every: int = 0  # 0 = only at the end
     keep_checkpoints: int = 2  # newest checkpoints kept in out_dir/checkpoints
     best_metric: str | None = None  # key of the eval dict; higher is better
-    nonfinite: str = "skip"  # "skip" the step or "stop" the run
+    nonfinite: Literal["skip", "stop"] = "skip"  # "skip" the step or "stop" the run
     progress: bool = True  # show a progress bar
     deterministic: bool = False  # torch.use_deterministic_algorithms for the run (see docs/distributed.md)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # what trains and how (docs/finetuning.md)
@@ -104,8 +105,7 @@ class Trainer:
                  eval_fn: EvalFn | None = None, device: str | torch.device | None = None) -> None:
         self.cfg, self.step_fn, self.eval_fn = cfg, step_fn, eval_fn
         self.out_dir = Path(out_dir)
-        wanted = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.device = distributed.local_device(wanted)
+        self.device = distributed.local_device(distributed.default_device(device))
         self.dist = distributed.init_distributed(self.device)
         if cfg.deterministic:
             use_deterministic_algorithms()
@@ -130,11 +130,14 @@ class Trainer:
         self.writer = self._tensorboard() if self.dist.is_main else None
 
     def _tensorboard(self) -> Any:
+        """A TensorBoard writer into out_dir/tb; without tensorboard (the `train` extra) the run
+        goes on with its metrics.json log and one warning line."""
         try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:  # tensorboard is a dependency, but the loop must not need it
+            tensorboard = require("torch.utils.tensorboard", "TensorBoard logging")
+        except MissingExtra as error:  # the loop must not need it
+            logger.warning("%s; training without it", error)
             return None
-        return SummaryWriter(str(self.out_dir / "tb"))
+        return tensorboard.SummaryWriter(str(self.out_dir / "tb"))
 
     @property
     def autocast_dtype(self) -> torch.dtype | None:

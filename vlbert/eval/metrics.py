@@ -8,6 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from vlbert._extras import require
+from vlbert.data.masking import IGNORE_INDEX
+
 
 @dataclass
 class RetrievalMetrics:
@@ -43,7 +46,7 @@ def recall_at_k(scores: Tensor, text_to_image: Tensor) -> RetrievalMetrics:
     return RetrievalMetrics(**values)
 
 
-def accuracy(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> float:
+def accuracy(logits: Tensor, labels: Tensor, ignore_index: int = IGNORE_INDEX) -> float:
     """Top-1 accuracy over positions whose label is not `ignore_index` (MLM, ITM)."""
     keep = labels != ignore_index
     if not keep.any():
@@ -57,9 +60,10 @@ def _caption_tokens(text: str) -> str:
 
 
 def caption_scores(predictions: dict[str, str], references: dict[str, list[str]]) -> dict[str, float]:
-    """BLEU-4 and CIDEr (pycocoevalcap's scorers) of predicted captions against references, by id."""
-    from pycocoevalcap.bleu.bleu import Bleu
-    from pycocoevalcap.cider.cider import Cider
+    """BLEU-4 and CIDEr (pycocoevalcap's scorers, the `eval` extra) of predicted captions against
+    references, by id."""
+    Bleu = require("pycocoevalcap.bleu.bleu", "caption scores (BLEU-4, CIDEr)").Bleu
+    Cider = require("pycocoevalcap.cider.cider", "caption scores (BLEU-4, CIDEr)").Cider
 
     missing = set(predictions) ^ set(references)
     if missing:

@@ -1,7 +1,7 @@
 """The quickstart's figures: loss curves, VQA examples, retrieval examples (PNG, matplotlib Agg).
 
 Figures are built as `matplotlib.figure.Figure` objects, not through pyplot, so no global backend
-or figure registry is touched and nothing needs a display.
+or figure registry is touched and nothing needs a display. matplotlib is the `plots` extra.
 """
 
 from __future__ import annotations
@@ -12,14 +12,18 @@ import os
 import textwrap
 from pathlib import Path
 
-import matplotlib
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 from PIL import Image
 
+from vlbert._extras import require
 from vlbert.quickstart.results import QuickstartResults, RetrievalExample, StageResult, VQAExample
+
+matplotlib = require("matplotlib", "the quickstart's figures")
+
+# after the check above, so that a missing matplotlib is one line naming its extra
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 RIGHT, WRONG, MUTED = "#1a7f37", "#cf222e", "#57606a"
 DPI = 110

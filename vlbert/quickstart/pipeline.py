@@ -19,12 +19,14 @@ from typing import Any
 
 import torch
 
+from vlbert._extras import require
 from vlbert.data.shards import MANIFEST
 from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
 from vlbert.quickstart.examples import retrieval_examples, vqa_examples
+from vlbert.quickstart.figures import write_figures
 from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan
 from vlbert.quickstart.progress import StageClock
-from vlbert.quickstart.report import format_table, write_figures, write_report
+from vlbert.quickstart.report import format_table, write_report
 from vlbert.quickstart.results import QuickstartResults, StageResult
 from vlbert.run.training import RunResult, evaluate_parts, run_training
 from vlbert.runconfig import RunConfig, load_run_config
@@ -152,6 +154,7 @@ def machine_summary() -> str:
 def run_quickstart(out_dir: str | Path = "runs/quickstart", ablation: bool = False,
                    plan: QuickstartPlan | None = None, progress: bool = True) -> QuickstartResults:
     """Run every stage, print the table, and write report.json and the figures into `out_dir`."""
+    require("pycocoevalcap", "the quickstart's captioning scores")  # before the stages, not after them
     results = Quickstart(out_dir, plan or QuickstartPlan(), ablation, progress).run()
     write_report(results, out_dir)
     write_figures(results, out_dir)

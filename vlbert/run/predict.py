@@ -15,6 +15,7 @@ from PIL import Image
 from torch import Tensor
 
 from vlbert.config import VLBertConfig
+from vlbert.data.converters import IMAGE_SUFFIXES
 from vlbert.data.detectors import DETECTORS
 from vlbert.data.images import ImageConfig, build_image_transform, to_rgb
 from vlbert.data.schema import DataError, RegionFeatures
@@ -29,7 +30,6 @@ TASK_BY_CLASS = {
     "VLBertForCaptioning": "captioning",
     "VLBertForPreTraining": "pretraining",
 }
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 @dataclass

@@ -148,7 +148,7 @@ def collate_config(cfg: RunConfig, model: VLBertPreTrainedModel, train: bool) ->
     pixel_regions = None
     if model.config.image_encoder != "regions":
         pixel_regions = _pixel_region_count(model)
-    return CollateConfig(mlm_prob=0.15, mrm_prob=0.15, pixel_regions=pixel_regions, seed=cfg.train.seed + (0 if train else 1))
+    return CollateConfig.pretraining(pixel_regions=pixel_regions, seed=cfg.train.seed + (0 if train else 1))
 
 
 def _pixel_region_count(model: VLBertPreTrainedModel) -> int:

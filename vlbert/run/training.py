@@ -130,10 +130,6 @@ def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
     return wrap_objective(lambda model, batch: objective(model, batch, cfg.objective), finetune, teacher)
 
 
-def _device(cfg: RunConfig) -> torch.device:
-    return torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-
 def _build_parts_once(cfg: RunConfig, out_dir: Path, dist: distributed.DistInfo) -> RunParts:
     """Rank 0 builds the parts (a vocabulary built from the data is written to `out_dir`);
     the other ranks then read that vocabulary, so every process tokenises alike."""
@@ -162,7 +158,7 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
     cfg = checked_val_split(cfg)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dist = distributed.init_distributed(_device(cfg))
+    dist = distributed.init_distributed(distributed.default_device(cfg.device))
     check = check_resume(cfg, override_resume) if resume else None
     distributed.barrier()  # every process has read the saved config before rank 0 writes it
     if dist.is_main:
