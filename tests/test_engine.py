@@ -1,5 +1,6 @@
 """The training engine: objectives, schedule, overfitting, exact resume, non-finite guard."""
 
+import copy
 import math
 
 import pytest
@@ -159,3 +160,24 @@ def test_box_negatives_add_one_itm_row_per_caption_scored_against_its_moved_boxe
     with_boxes = pretrain_objective(model, batch, cfg, torch.Generator().manual_seed(0)).parts["itm"]
     without = pretrain_objective(model, batch, ObjectiveConfig(), torch.Generator().manual_seed(0)).parts["itm"]
     assert torch.isfinite(with_boxes) and not torch.allclose(with_boxes, without)
+
+
+def test_optimizer_is_fused_on_cpu_and_steps_like_the_loop():
+    from vlbert.engine.optim import OptimConfig, build_optimizer, param_groups
+
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="vqa", num_answers=4)
+    twin = copy.deepcopy(model)
+    cfg = OptimConfig(lr=1e-3, weight_decay=0.01)
+    fused = build_optimizer(model, cfg)
+    assert fused.defaults["fused"] is True
+    loop = torch.optim.AdamW(param_groups(twin, cfg), betas=cfg.betas)  # the per-parameter implementation
+    for step in range(3):
+        for m in (model, twin):
+            g = torch.Generator().manual_seed(step)
+            for p in m.parameters():
+                p.grad = torch.randn(p.shape, generator=g)
+        fused.step()
+        loop.step()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)

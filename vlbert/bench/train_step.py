@@ -16,6 +16,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import vlbert
 from vlbert.data.masking import IGNORE_INDEX
+from vlbert.engine.optim import OptimConfig, build_optimizer
 from vlbert.losses import PreTrainingTargets, pretraining_loss
 
 
@@ -54,7 +55,7 @@ def vlbert_step(preset: str, device: torch.device, inputs: StepInputs, autocast:
     if mlm_scoring not in ("masked", "all"):
         raise ValueError(f"mlm_scoring must be 'masked' or 'all', got {mlm_scoring!r}")
     model = vlbert.create_model(preset, task="pretraining").to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    optimizer = build_optimizer(model, OptimConfig(lr=1e-5))  # vlbert's own: fused AdamW where torch has it
     targets = PreTrainingTargets(mlm_labels=inputs.mlm_labels, region_labels=inputs.region_labels,
                                  region_targets=inputs.class_probs, itm_labels=inputs.matched)
     mask = torch.ones(inputs.input_ids.shape, dtype=torch.bool, device=device)

@@ -48,9 +48,20 @@ def param_groups(model: nn.Module, cfg: OptimConfig, plan: FinetunePlan | None =
     ]  # fmt: skip
 
 
+def _can_fuse(params: list[nn.Parameter]) -> bool:
+    """torch's fused AdamW: plain floating-point tensors all on one CPU or CUDA device (sharded
+    DTensor parameters keep the default implementation)."""
+    devices = {p.device for p in params}
+    return (len(devices) == 1 and next(iter(devices)).type in ("cpu", "cuda")
+            and all(type(p.data) is torch.Tensor and p.is_floating_point() for p in params))
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig, plan: FinetunePlan | None = None) -> torch.optim.AdamW:
-    fused = all(p.is_cuda for p in model.parameters())
-    return torch.optim.AdamW(param_groups(model, cfg, plan), betas=cfg.betas, fused=fused or None)
+    """AdamW over `param_groups`, fused where torch can (one kernel per step for all parameters:
+    `tools/bench.py --only-train` times it against the per-parameter loop)."""
+    groups = param_groups(model, cfg, plan)
+    fused = _can_fuse([p for g in groups for p in g["params"]])
+    return torch.optim.AdamW(groups, betas=cfg.betas, fused=fused or None)
 
 
 def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
