@@ -79,6 +79,7 @@ class Batch:
     stats: DataStats = field(default_factory=DataStats)  # the workers' counts carried by these rows
     worker: int = 0  # every row of a DataLoader batch comes from one worker
     end_position: int = 0  # that worker's stream position after the last row
+    positions: list[int] = field(default_factory=list)  # each row's stream position (orders sharded evaluation)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]

@@ -124,6 +124,7 @@ class Collator:
             stats=sum_stats(examples),
             worker=examples[0].worker,
             end_position=max(e.position for e in examples) + 1,
+            positions=[e.position for e in examples],
         )
         if examples[0].region_features is not None:
             regions = collate_regions(examples)
