@@ -70,3 +70,28 @@ def test_strategy_is_checked_and_checkpoint_formats_are_not_mixed(tmp_path):
     fsdp = Trainer(model, lambda m, b: None, TrainConfig(strategy="fsdp", progress=False), tmp_path, device="cpu")
     with pytest.raises(ValueError, match="written with train.strategy=ddp; resume it with that strategy, not fsdp"):
         fsdp.resume()
+
+
+def test_one_process_fsdp_checkpoint_keeps_tied_weights_and_the_itc_temperature(tmp_path):
+    """Pre-training's model under `fsdp` in one process: the 0-d ITC temperature trains as [1]
+    (FSDP shards no scalar) and is saved back as 0-d; a DCP checkpoint restores every weight,
+    the MLM decoder still tied to the word embeddings."""
+    import vlbert
+
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="pretraining")
+    trainer = Trainer(model, lambda m, b: None, TrainConfig(strategy="fsdp", progress=False), tmp_path, device="cpu")
+    assert model.itc_head.logit_scale.shape == (1,)
+    with torch.no_grad():
+        model.itc_head.logit_scale.fill_(1.5)
+    trainer.save()
+    torch.manual_seed(1)
+    other = vlbert.create_model("tiny", task="pretraining")
+    resumed = Trainer(other, lambda m, b: None, TrainConfig(strategy="fsdp", progress=False), tmp_path, device="cpu")
+    assert resumed.resume()
+    saved, restored = trainer.model_state(), resumed.model_state()
+    assert restored["itc_head.logit_scale"].shape == () and float(restored["itc_head.logit_scale"]) == 1.5
+    assert saved.keys() == restored.keys()
+    for name, value in saved.items():
+        assert torch.equal(restored[name], value), name
+    assert other.mlm_head.decoder.weight is other.vlbert.embeddings.word_embeddings.weight

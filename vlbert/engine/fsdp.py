@@ -45,6 +45,19 @@ def layer_units(model: nn.Module) -> list[nn.Module]:
     return [*encoder.layer, *encoder.v_layer, *encoder.c_layer]
 
 
+def promote_scalars(model: nn.Module) -> set[str]:
+    """Replace each 0-d parameter (the ITC temperature) by a [1] one, which FSDP can shard; the
+    names replaced. Done under `fsdp` whatever the number of processes, so that every DCP
+    checkpoint has the same shapes; `full_state_dict` gives the original shapes back."""
+    names = set()
+    for module_name, module in model.named_modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            if param.ndim == 0:
+                setattr(module, name, nn.Parameter(param.detach().reshape(1), requires_grad=param.requires_grad))
+                names.add(f"{module_name}.{name}" if module_name else name)
+    return names
+
+
 def shard(root: nn.Module, model: nn.Module, device: torch.device) -> FSDPModule:
     """`fully_shard` each layer of `model`, then `root` (which holds `model`), over all processes."""
     mesh = init_device_mesh(device.type, (dist.get_world_size(),))
@@ -83,22 +96,26 @@ def gathered(root: nn.Module | None) -> Iterator[None]:
         root.reset_iter_state()  # reshards every unit and forgets the evaluation's forward order
 
 
-def full_state_dict(model: nn.Module) -> dict[str, Tensor]:
-    """The whole model state on the CPU (on rank 0 only when sharded; a collective then)."""
-    if not any(isinstance(p, DTensor) for p in model.parameters()):
-        return model.state_dict()
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+def full_state_dict(model: nn.Module, scalars: set[str] = frozenset()) -> dict[str, Tensor]:
+    """The whole model state on the CPU (on rank 0 only when sharded; a collective then), the
+    `scalars` that `promote_scalars` made [1] back to 0-d."""
+    if any(isinstance(p, DTensor) for p in model.parameters()):
+        state = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    else:
+        state = model.state_dict()
+    return {key: value.reshape(()) if key in scalars else value for key, value in state.items()}
 
 
 def save_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Model and optimizer states into `directory/dcp` (every process writes its shard)."""
     model_state, optim_state = get_state_dict(model, optimizer)
-    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(directory / DCP_DIR))
+    dcp.save({"model": model_state, "optim": optim_state}, checkpoint_id=str(directory / DCP_DIR),
+             no_dist=not dist.is_initialized())
 
 
 def load_sharded(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
     """Read `directory/dcp` into `model` and `optimizer`, resharded to this run's processes."""
     model_state, optim_state = get_state_dict(model, optimizer)
     state = {"model": model_state, "optim": optim_state}
-    dcp.load(state, checkpoint_id=str(directory / DCP_DIR))
+    dcp.load(state, checkpoint_id=str(directory / DCP_DIR), no_dist=not dist.is_initialized())
     set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optim"])

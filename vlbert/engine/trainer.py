@@ -123,6 +123,7 @@ class Trainer:
         self.model = model.to(self.device)
         if cfg.gradient_checkpointing:
             self.model.enable_checkpointing()
+        self.scalars = fsdp.promote_scalars(self.model) if cfg.strategy == "fsdp" else set()
         objective: nn.Module = ObjectiveModule(self.model, step_fn)
         self.ddp, self.fsdp = None, None
         if self.dist.enabled and cfg.strategy == "fsdp":
@@ -228,7 +229,7 @@ class Trainer:
 
     def model_state(self) -> dict[str, torch.Tensor]:
         """The whole model's state: on rank 0 only under `fsdp` (every process must call it then)."""
-        return fsdp.full_state_dict(self.model)
+        return fsdp.full_state_dict(self.model, self.scalars)
 
     def _micro_step(self, batch: Any, sync: bool) -> LossOutput:
         batch = batch.to(self.device)
@@ -312,7 +313,7 @@ class Trainer:
         if self.eval_fn is None:
             return {}
         self.model.eval()
-        with fsdp.gathered(self.fsdp):
+        with fsdp.gathered(self.fsdp), torch.no_grad():
             metrics = self.eval_fn(self.model)
         self.model.train()
         metrics = distributed.broadcast_object(metrics)
