@@ -7,7 +7,26 @@ import pytest
 from eval_worker import SETTINGS
 from test_distributed import _run
 
+from vlbert.data.loading import DataConfig, make_dataset
 from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
+from vlbert.data.tokenize import load_tokenizer
+
+
+def test_record_shards_split_the_stream_by_record_and_keep_positions(tmp_path, minilm_path):
+    """Records r, r + n, ... go to share r with all their questions; positions are those of the
+    whole stream, so the shares put together are the whole split in order."""
+    shards = tmp_path / "shards"
+    make_sort_of_clevr_shards(shards, {"val": 5}, shard_size=2, questions_per_type=1)
+    tokenizer = load_tokenizer(minilm_path)
+
+    def examples(share: tuple[int, int]) -> list[tuple[int, str]]:
+        config = DataConfig(inputs="pixels", split="val", shuffle_buffer=0, record_shard=share)
+        return [(e.position, e.image_id) for e in make_dataset(shards, "vqa", tokenizer, config)]
+
+    whole, first, second = examples((0, 1)), examples((0, 2)), examples((1, 2))
+    assert sorted(first + second) == whole and len(whole) == 10  # 2 questions per image
+    assert {image for _, image in first}.isdisjoint(image for _, image in second)
+    assert len({image for _, image in first}) == 3 and len({image for _, image in second}) == 2
 
 
 @pytest.mark.slow  # two start-ups, one of two processes
