@@ -105,7 +105,8 @@ def _two_stage_rows(model: VLBertForRetrieval, gallery: ShardedGallery, k: int, 
     rescored = itm_scores(model, gallery.texts, gallery.images, text_idx, image_idx)
     floor = _reduce(rescored.min() if rescored.numel() else sims.new_tensor(float("inf")), "min")
     floor = floor if torch.isfinite(floor) else sims.new_tensor(0.0)  # no pair anywhere
-    scores = sims - _reduce(sims.max(), "max") + floor - 1.0  # every unchosen pair below every chosen one
+    top = _reduce(sims.max() if sims.numel() else sims.new_tensor(float("-inf")), "max")  # (no captions here)
+    scores = sims - top + floor - 1.0  # every unchosen pair below every chosen one
     scores[text_idx, image_idx] = rescored
     return scores
 
