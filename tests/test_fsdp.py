@@ -62,6 +62,11 @@ def test_fsdp_two_processes_match_one_and_checkpoints_cross_world_sizes(tmp_path
 def test_strategy_is_checked_and_checkpoint_formats_are_not_mixed(tmp_path):
     import vlbert
 
+    from vlbert.runconfig import ConfigError, load_run_config
+
+    assert load_run_config(None, ["train.strategy=fsdp"]).train.strategy == "fsdp"
+    with pytest.raises(ConfigError, match="train.strategy: expected one of ddp, fsdp, got 'zero'"):
+        load_run_config(None, ["train.strategy=zero"])
     model = vlbert.create_model("tiny", task="vqa", num_answers=4)
     with pytest.raises(ValueError, match="train.strategy must be one of ddp, fsdp, got 'zero'"):
         Trainer(model, lambda m, b: None, TrainConfig(strategy="zero", progress=False), tmp_path, device="cpu")

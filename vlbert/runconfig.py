@@ -105,6 +105,11 @@ def _convert(value: Any, kind: Any, key: str) -> Any:
 def _scalar(value: Any, kind: Any, key: str) -> Any:
     if kind is Any:
         return value
+    if typing.get_origin(kind) is typing.Literal:
+        choices = typing.get_args(kind)
+        if value in choices:
+            return value
+        raise ConfigError(f"{key}: expected one of {', '.join(map(str, choices))}, got {value!r}")
     if kind is bool:
         if isinstance(value, bool):
             return value

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -60,7 +60,7 @@ class TrainConfig:
     nonfinite: str = "skip"  # "skip" the step or "stop" the run
     progress: bool = True  # show a progress bar
     deterministic: bool = False  # torch.use_deterministic_algorithms for the run (see docs/distributed.md)
-    strategy: str = "ddp"  # under torchrun: "ddp" (replicated model) or "fsdp" (sharded, DCP checkpoints)
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicated model, or sharded (DCP checkpoints)
 
 
 @dataclass
