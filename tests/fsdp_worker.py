@@ -1,6 +1,7 @@
 """Run by tests/test_fsdp.py, alone or under torchrun: the tiny VQA model of `ddp_worker` trained
 with `train.strategy=fsdp` on fixed global batches (each process takes its contiguous share), a
-checkpoint every 2 steps, 4 steps in all. A run directory that holds a checkpoint is resumed from
+checkpoint and an evaluation (the loss on a held-out batch, the best model kept) every 2 steps,
+4 steps in all. A run directory that holds a checkpoint is resumed from
 it, whatever number of processes wrote it. Rank 0 writes the first step's gradients (fresh runs),
 the logged losses and the final weights to `RUN_DIR/result.pt`. Several run directories are
 trained one after the other in the same processes (one start-up for all).
@@ -39,9 +40,12 @@ def train(out: Path) -> None:
         if isinstance(module, nn.Dropout):
             module.p = 0.0
     cfg = TrainConfig(max_steps=STEPS, grad_accum=ACCUM, clip_norm=1.0, progress=False, log_every=1, save_every=2,
-                      keep_checkpoints=3, strategy="fsdp", optim=OptimConfig(lr=1e-3, schedule="constant"))
+                      eval_every=2, best_metric="neg_loss", keep_checkpoints=3, strategy="fsdp",
+                      optim=OptimConfig(lr=1e-3, schedule="constant"))  # fmt: skip
     step_fn = lambda m, b: OBJECTIVES["vqa"](m, b, ObjectiveConfig())  # noqa: E731
-    trainer = Trainer(model, step_fn, cfg, out, device="cpu")
+    held_out = global_batch(1000)
+    eval_fn = lambda m: {"neg_loss": -float(step_fn(m, held_out).total)}  # noqa: E731  (calls the model's parts)
+    trainer = Trainer(model, step_fn, cfg, out, eval_fn=eval_fn, device="cpu")
     resumed = trainer.resume()
     grads: dict[str, torch.Tensor] = {}
     step = trainer.optimizer.step
@@ -56,7 +60,8 @@ def train(out: Path) -> None:
     weights = trainer.model_state()
     if dist.is_main:
         losses = [h["loss"] for h in state.history if "loss" in h]
-        torch.save({"grads": grads, "losses": losses, "weights": weights}, out / "result.pt")
+        evals = [h["eval_neg_loss"] for h in state.history if "eval_neg_loss" in h]
+        torch.save({"grads": grads, "losses": losses, "evals": evals, "weights": weights}, out / "result.pt")
     distributed.barrier()
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from test_distributed import _run
 
 from vlbert.engine.checkpoint import LATEST
@@ -41,7 +42,9 @@ def test_fsdp_two_processes_match_one_and_checkpoints_cross_world_sizes(tmp_path
     at step 2. Two FSDP processes against one: first-step gradients within 1e-6 + 1e-5 relative,
     losses within 1e-6, final weights within 1e-5 (measured: 6e-8, 2.4e-7 and 1.2e-7). The step-2
     checkpoint of two processes resumed by one, and one's by two, end within 1e-5 of the
-    uninterrupted runs; one's resumed by one ends bit-identical (one thread, same order)."""
+    uninterrupted runs; one's resumed by one ends bit-identical (one thread, same order). The
+    evaluations at steps 2 and 4 (on the weights gathered on every process) agree within 1e-5,
+    training after them still matches, and the best model is written whole."""
     (one,) = _train(WORKER, tmp_path / "one")
     two, one_to_two = _train(TWO, tmp_path / "two", _from_step_2(tmp_path / "one", tmp_path / "one-to-two"))
     two_to_one, one_to_one = _train(WORKER, _from_step_2(tmp_path / "two", tmp_path / "two-to-one"),
@@ -52,6 +55,10 @@ def test_fsdp_two_processes_match_one_and_checkpoints_cross_world_sizes(tmp_path
     assert len(one["losses"]) == 4
     torch.testing.assert_close(torch.tensor(two["losses"]), torch.tensor(one["losses"]), atol=1e-6, rtol=0)
     _assert_weights_close(two["weights"], one["weights"], atol=1e-5)
+    assert len(one["evals"]) == 2  # at steps 2 and 4, on the gathered weights under fsdp, then training went on
+    torch.testing.assert_close(torch.tensor(two["evals"]), torch.tensor(one["evals"]), atol=1e-5, rtol=0)
+    best = load_file(tmp_path / "two" / "best" / "model.safetensors")  # gathered onto rank 0 to write it
+    assert best.keys() <= two["weights"].keys() and len(best) > 50
 
     _assert_weights_close(two_to_one["weights"], one["weights"], atol=1e-5)
     assert two_to_one["losses"][:2] == two["losses"][:2]  # the history came with the checkpoint
