@@ -10,9 +10,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _run(args: list[str], out: Path) -> None:
+def _run(args: list[str], *rest: object) -> None:
+    """`python ARGS REST...` from the repository root, one thread per process."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, *args, str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, *args, *map(str, rest)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
 
 

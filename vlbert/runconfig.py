@@ -55,7 +55,7 @@ class EvalSection:
     k: int = 16  # ITC candidates re-ranked by ITM
     num_beams: int = 1  # captioning: 1 = greedy decoding
     max_caption_length: int = 24  # captioning: tokens generated at most
-    limit: int | None = None  # evaluate on at most this many images
+    limit: int | None = None  # evaluate the first N images (retrieval, captioning) or questions (VQA) only
     caption_mode: Literal["each", "first"] = "each"  # retrieval/captioning texts per image: each caption or the first
 
 

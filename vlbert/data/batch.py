@@ -77,6 +77,7 @@ class Batch:
     answers: list[list[str]] = field(default_factory=list)  # raw annotator answers
     stats: DataStats = field(default_factory=DataStats)  # the workers' counts carried by these rows
     worker: int = 0  # every row of a DataLoader batch comes from one worker
+    positions: list[int] = field(default_factory=list)  # each row's stream position (orders sharded evaluation)
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]

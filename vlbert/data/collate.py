@@ -115,6 +115,7 @@ class Collator:
             answers=[e.answers for e in examples],
             stats=sum_stats(examples),
             worker=examples[0].worker,
+            positions=[e.position for e in examples],
         )
         if examples[0].region_features is not None:
             regions = collate_regions(examples)

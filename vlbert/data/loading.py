@@ -63,6 +63,7 @@ class DataConfig:
     image: ImageConfig = field(default_factory=ImageConfig)
     image_cache_mb: float = 128.0  # decoded images kept per worker (off with random augmentation)
     split_by_node: bool = True  # under torchrun each process reads its own shards (off: every process reads all)
+    record_shard: tuple[int, int] = (0, 1)  # (r, n): decode only records r, r + n, ... of the stream (evaluation)
 
 
 @dataclass
@@ -143,18 +144,25 @@ class ShardDataset(IterableDataset):
         rank, _, worker, num_workers = wds.utils.pytorch_worker_info()
         policy = ErrorPolicy(self.config.on_error)
         skip = self.skip_for(worker, num_workers)
-        examples = build_examples(iter(self.items(policy, rank, worker)), self.builder, policy, worker, skip)
+        items = iter(self.items(policy, rank, worker))
+        examples = build_examples(items, self.builder, policy, worker, skip, self.config.record_shard)
         return attach_stats(examples, policy, worker)
 
 
 def build_examples(
-    items: Iterator[Item], builder: ExampleBuilder, policy: ErrorPolicy, worker: int, skip: int = 0
+    items: Iterator[Item], builder: ExampleBuilder, policy: ErrorPolicy, worker: int, skip: int = 0,
+    record_shard: tuple[int, int] = (0, 1),
 ) -> Iterator[Example]:
-    """Decode items from stream position ``skip`` on. An image that fails is counted once per
-    sample, however many items (questions, captions) share it."""
+    """Decode items from stream position ``skip`` on, of the records ``r, r + n, ...`` only
+    (``record_shard`` (r, n); every item keeps its position in the whole stream). An image that
+    fails is counted once per sample, however many items (questions, captions) share it."""
     bad_keys: set[str] = set()
+    shard, shards = record_shard
+    ordinal, record = -1, None
     for position, item in enumerate(items):
-        if position < skip or item.record.key in bad_keys:
+        if item.record is not record:
+            ordinal, record = ordinal + 1, item.record
+        if position < skip or ordinal % shards != shard or item.record.key in bad_keys:
             continue
         try:
             example = builder(item, policy.pending)

@@ -2,7 +2,8 @@
 
 A checkpoint is a directory `step-{N:08d}` holding the model (`save_pretrained`: config.json +
 model.safetensors) and `trainer_state.pt` (optimizer, scheduler, RNG states, step, data
-position). It is written under a temporary name, every file fsynced, then renamed; the `latest`
+position); under `train.strategy=fsdp` the model and optimizer states are in `dcp/` instead
+(`vlbert.engine.fsdp`), written by every process. It is written under a temporary name, every file fsynced, then renamed; the `latest`
 file is replaced atomically afterwards; older checkpoints are pruned only then. A kill at any
 point leaves `latest` naming a complete checkpoint.
 """
@@ -68,13 +69,15 @@ def write_atomic_text(path: Path, text: str) -> None:
     _fsync_dir(path.parent)
 
 
-def save_checkpoint(out_dir: Path, step: int, model: nn.Module, trainer_state: dict[str, Any], keep: int = 2) -> Path:
-    """Write checkpoint `step` atomically and point `latest` at it; keep the newest `keep`."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    final = out_dir / f"step-{step:08d}"
-    tmp = out_dir / f".step-{step:08d}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+def staging_dir(out_dir: Path, step: int) -> Path:
+    """Where checkpoint `step` is written before `commit_checkpoint` renames it."""
+    return out_dir / f".step-{step:08d}.tmp"
+
+
+def commit_checkpoint(out_dir: Path, step: int, trainer_state: dict[str, Any], keep: int = 2) -> Path:
+    """Add the trainer state to the staged checkpoint `step`, fsync it, rename it into place and
+    point `latest` at it; keep the newest `keep`."""
+    final, tmp = out_dir / f"step-{step:08d}", staging_dir(out_dir, step)
     torch.save(trainer_state, tmp / STATE_NAME)
     _fsync_tree(tmp)
     shutil.rmtree(final, ignore_errors=True)
@@ -84,6 +87,15 @@ def save_checkpoint(out_dir: Path, step: int, model: nn.Module, trainer_state: d
     for old in sorted(out_dir.glob("step-*"))[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def save_checkpoint(out_dir: Path, step: int, model: nn.Module, trainer_state: dict[str, Any], keep: int = 2) -> Path:
+    """Write checkpoint `step` atomically and point `latest` at it; keep the newest `keep`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = staging_dir(out_dir, step)
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    return commit_checkpoint(out_dir, step, trainer_state, keep)
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:

@@ -39,6 +39,8 @@ def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group torchrun describes (once); a single process gets DistInfo()."""
     if not launched():
         return DistInfo()
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # collectives (and FSDP's default device) use this GPU
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)

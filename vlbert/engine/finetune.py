@@ -124,10 +124,11 @@ class FinetunePlan:
         if self.count.trainable == 0:
             raise ValueError("train.finetune: nothing trains (check trainable and peft)")
 
-    def save_model(self, model: nn.Module, directory: Path) -> None:
-        """A model directory, or with LoRA the adapter alone (see `vlbert.engine.adapters`)."""
+    def save_model(self, model: nn.Module, directory: Path, state_dict: dict[str, torch.Tensor] | None = None) -> None:
+        """A model directory (from `state_dict` when given: a sharded model's gathered weights), or
+        with LoRA the adapter alone (see `vlbert.engine.adapters`)."""
         if self.peft_model is None:
-            model.save_pretrained(str(directory))
+            model.save_pretrained(str(directory), state_dict=state_dict)
             return
         from vlbert.engine.adapters import save_adapter
 

@@ -23,8 +23,16 @@ import torch
 from torch import nn
 
 from vlbert._extras import MissingExtra, require
-from vlbert.engine import distributed
-from vlbert.engine.checkpoint import latest_checkpoint, load_trainer_state, rng_state, save_checkpoint, set_rng_state
+from vlbert.engine import distributed, fsdp
+from vlbert.engine.checkpoint import (
+    commit_checkpoint,
+    latest_checkpoint,
+    load_trainer_state,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    staging_dir,
+)
 from vlbert.engine.finetune import FinetuneConfig, FinetunePlan
 from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler, param_groups
 from vlbert.losses import LossOutput
@@ -55,6 +63,7 @@ class TrainConfig:
     progress: bool = True  # show a progress bar
     deterministic: bool = False  # torch.use_deterministic_algorithms for the run (see docs/distributed.md)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # what trains and how (docs/finetuning.md)
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: replicated model, or sharded (DCP checkpoints)
 
 
 @dataclass
@@ -98,11 +107,14 @@ class ObjectiveModule(nn.Module):
 
 class Trainer:
     """Under torchrun every process runs a Trainer: gradients are averaged across processes
-    (DistributedDataParallel), each process reads its own part of the data (`data.batch_size` is
-    per process), and rank 0 alone evaluates, logs and writes checkpoints."""
+    (DistributedDataParallel, or FSDP2 with `strategy="fsdp"`), each process reads its own part of
+    the data (`data.batch_size` is per process), every process runs `eval_fn` (which may share the
+    work out; rank 0's result counts), and rank 0 alone logs and writes files (but the shards of a
+    `fsdp` checkpoint, which every process writes)."""
 
     def __init__(self, model: nn.Module, step_fn: StepFn, cfg: TrainConfig, out_dir: str | Path,
                  eval_fn: EvalFn | None = None, device: str | torch.device | None = None) -> None:
+        fsdp.check_strategy(cfg.strategy)
         self.cfg, self.step_fn, self.eval_fn = cfg, step_fn, eval_fn
         self.out_dir = Path(out_dir)
         self.device = distributed.local_device(distributed.default_device(device))
@@ -115,14 +127,17 @@ class Trainer:
         logger.info(self.plan.count.line())
         if cfg.gradient_checkpointing:
             self.model.enable_checkpointing()
+        self.scalars = fsdp.promote_scalars(self.model) if cfg.strategy == "fsdp" else set()
         objective: nn.Module = ObjectiveModule(self.model, step_fn)
-        if self.dist.enabled:
+        self.ddp, self.fsdp = None, None
+        if self.dist.enabled and cfg.strategy == "fsdp":
+            objective = self.fsdp = fsdp.shard(objective, self.model, self.device)
+        elif self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
-            objective = DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=True)
+            objective = self.ddp = DistributedDataParallel(objective, device_ids=ids, find_unused_parameters=True)
         self.objective = torch.compile(objective) if cfg.compile else objective
-        self.ddp = objective if self.dist.enabled else None
         self.optimizer = build_optimizer(self.model, cfg.optim, self.plan)  # every group that will ever train
         self.plan.apply_schedule(0)
         self.scheduler = build_scheduler(self.optimizer, cfg.optim, cfg.max_steps)
@@ -151,11 +166,8 @@ class Trainer:
         path = latest_checkpoint(self.out_dir / "checkpoints")
         if path is None:
             return False
-        from vlbert.weights.checkpoint import load_weights
-
-        load_weights(self.model, path)
         saved = load_trainer_state(path)
-        self.optimizer.load_state_dict(saved["optimizer"])
+        self._load_model_and_optimizer(path, saved)
         self.scheduler.load_state_dict(saved["scheduler"])
         self.state = TrainState(**saved["train_state"])
         self._use_configured_optim()
@@ -166,6 +178,19 @@ class Trainer:
         set_rng_state(per_rank[self.dist.rank % len(per_rank)])
         logger.info("resumed from %s at step %d", path, self.state.step)
         return True
+
+    def _load_model_and_optimizer(self, path: Path, saved: dict[str, Any]) -> None:
+        sharded = (path / fsdp.DCP_DIR).is_dir()
+        if sharded != (self.cfg.strategy == "fsdp"):
+            raise ValueError(f"{path} was written with train.strategy={'fsdp' if sharded else 'ddp'}; "
+                             f"resume it with that strategy, not {self.cfg.strategy}")  # fmt: skip
+        if sharded:
+            fsdp.load_sharded(path, self.model, self.optimizer)
+            return
+        from vlbert.weights.checkpoint import load_weights
+
+        load_weights(self.model, path)
+        self.optimizer.load_state_dict(saved["optimizer"])
 
     def _use_configured_optim(self) -> None:
         """After loading a checkpoint: this run's learning rates, weight decay and betas (those of
@@ -181,26 +206,44 @@ class Trainer:
         scheduler._last_lr = [group["lr"] for group in groups]
 
     def save(self) -> Path | None:
-        """Write a checkpoint (rank 0; the other ranks hand over their random states and wait)."""
+        """Write a checkpoint (rank 0; the other ranks hand over their random states, write their
+        shards of a `fsdp` checkpoint, and wait)."""
         per_rank = distributed.all_gather_objects(rng_state())
-        path = None
-        if self.dist.is_main:
-            trainer_state = {
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "train_state": asdict(self.state),
-                "rng": per_rank[0],
-                "rng_per_rank": per_rank,
-            }
-            path = save_checkpoint(self.out_dir / "checkpoints", self.state.step, self.model, trainer_state,
-                                   self.cfg.keep_checkpoints)
+        trainer_state = {"scheduler": self.scheduler.state_dict(), "train_state": asdict(self.state),
+                         "rng": per_rank[0], "rng_per_rank": per_rank}  # fmt: skip
+        out_dir, path = self.out_dir / "checkpoints", None
+        if self.cfg.strategy == "fsdp":
+            path = self._save_sharded(out_dir, trainer_state)
+        elif self.dist.is_main:
+            trainer_state["optimizer"] = self.optimizer.state_dict()
+            path = save_checkpoint(out_dir, self.state.step, self.model, trainer_state, self.cfg.keep_checkpoints)
         distributed.barrier()
         return path
+
+    def _save_sharded(self, out_dir: Path, trainer_state: dict[str, Any]) -> Path | None:
+        """Every process writes its shard of the model and optimizer into the staging directory;
+        rank 0 then adds the trainer state and renames it into place."""
+        tmp = staging_dir(out_dir, self.state.step)
+        if self.dist.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        distributed.barrier()
+        fsdp.save_sharded(tmp, self.model, self.optimizer)
+        distributed.barrier()
+        if not self.dist.is_main:
+            return None
+        self.model.config.save_pretrained(str(tmp))  # what model the shards belong to
+        return commit_checkpoint(out_dir, self.state.step, trainer_state, self.cfg.keep_checkpoints)
+
+    def model_state(self) -> dict[str, torch.Tensor]:
+        """The whole model's state: on rank 0 only under `fsdp` (every process must call it then)."""
+        return fsdp.full_state_dict(self.model, self.scalars)
 
     def _micro_step(self, batch: Any, sync: bool) -> LossOutput:
         batch = batch.to(self.device)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.float32,
                             enabled=self.autocast_dtype is not None):
+            fsdp.gradient_sync(self.fsdp, sync)
             with contextlib.nullcontext() if sync or self.ddp is None else self.ddp.no_sync():
                 loss = self.objective(batch)
                 (loss.total / self.cfg.grad_accum).backward()
@@ -210,7 +253,7 @@ class Trainer:
         total = distributed.mean_across_ranks(sum(float(l.total.detach()) for l in losses) / len(losses))
         params = [p for p in self.model.parameters() if p.grad is not None]
         limit = self.cfg.clip_norm or float("inf")
-        norm = torch.nn.utils.clip_grad_norm_(params, limit) if params else torch.tensor(0.0)
+        norm = fsdp.local_value(torch.nn.utils.clip_grad_norm_(params, limit)) if params else torch.tensor(0.0)
         if not (math.isfinite(total) and torch.isfinite(norm)):
             self.optimizer.zero_grad(set_to_none=True)
             self.state.skipped_steps += 1
@@ -274,21 +317,19 @@ class Trainer:
             self.state.history.append({"step": self.state.step, **logs})
 
     def evaluate(self) -> dict[str, float]:
-        """Run `eval_fn` on rank 0 (it reads the whole split); the other ranks wait."""
+        """Run `eval_fn` on every process (under `fsdp` with the whole model gathered on each);
+        rank 0's metrics are recorded everywhere."""
         if self.eval_fn is None:
             return {}
-        if not self.dist.is_main:
-            distributed.barrier()
-            return {}
-        metrics = self._evaluate()
-        distributed.barrier()
+        self.model.eval()
+        with fsdp.gathered(self.fsdp), torch.no_grad():
+            metrics = self.eval_fn(self.model)
+        self.model.train()
+        metrics = distributed.broadcast_object(metrics)
+        self._record(metrics)
         return metrics
 
-    def _evaluate(self) -> dict[str, float]:
-        assert self.eval_fn is not None
-        self.model.eval()
-        metrics = self.eval_fn(self.model)
-        self.model.train()
+    def _record(self, metrics: dict[str, float]) -> None:
         self.state.history.append({"step": self.state.step, **{f"eval_{k}": v for k, v in metrics.items()}})
         if self.writer is not None:
             for key, value in metrics.items():
@@ -297,13 +338,16 @@ class Trainer:
         if key is not None and (self.state.best is None or metrics[key] > self.state.best):
             self.state.best = metrics[key]
             self._save_best()
-        self._write_metrics()
-        return metrics
+        if self.dist.is_main:
+            self._write_metrics()
 
     def _save_best(self) -> None:
+        state = self.model_state() if self.fsdp is not None else None  # gathered when sharded (a collective)
+        if not self.dist.is_main:
+            return
         tmp, final = self.out_dir / ".best.tmp", self.out_dir / "best"
         shutil.rmtree(tmp, ignore_errors=True)
-        self.plan.save_model(self.model, tmp)
+        self.plan.save_model(self.model, tmp, state_dict=state)
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
 

@@ -32,13 +32,23 @@ def recall_at_k(scores: Tensor, text_to_image: Tensor) -> RetrievalMetrics:
     image->text: an image counts if any of its captions is among its top K captions.
     `text_to_image` [T] gives each caption's image index.
     """
-    num_texts, num_images = scores.shape
+    num_images = scores.shape[1]
     own = scores.gather(1, text_to_image[:, None])  # [T, 1]
     t2i_rank = (scores > own).sum(1)  # [T] images scored strictly above the right one
     # image->text: the best rank among the image's captions
     rank_of_text = (scores.t()[text_to_image] > own).sum(1)  # [T]: texts above caption t for its image
-    i2t_rank = torch.full((num_images,), num_texts, dtype=torch.long)
-    i2t_rank = i2t_rank.scatter_reduce(0, text_to_image, rank_of_text, reduce="amin")
+    return recall_from_ranks(t2i_rank, image_ranks(rank_of_text, text_to_image, num_images))
+
+
+def image_ranks(rank_of_text: Tensor, text_to_image: Tensor, num_images: int) -> Tensor:
+    """[I] each image's best rank among its captions, from each caption's rank [T] for its image
+    (an image without captions gets T, never a hit)."""
+    i2t_rank = torch.full((num_images,), len(rank_of_text), dtype=torch.long, device=rank_of_text.device)
+    return i2t_rank.scatter_reduce(0, text_to_image, rank_of_text, reduce="amin")
+
+
+def recall_from_ranks(t2i_rank: Tensor, i2t_rank: Tensor) -> RetrievalMetrics:
+    """Recall@1/5/10 from 0-based ranks: t2i_rank [T] of each caption's image, i2t_rank [I]."""
     values = {}
     for k in (1, 5, 10):
         values[f"t2i_r{k}"] = (t2i_rank < k).float().mean().item()

@@ -65,8 +65,10 @@ class VLBertPreTrainedModel(PreTrainedModel):
         else:
             self.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
-        """Write `config.json` and `model.safetensors` (tied weights stored once)."""
+    def save_pretrained(self, save_directory: str | os.PathLike, state_dict: dict[str, Tensor] | None = None,
+                        **_: Any) -> None:
+        """Write `config.json` and `model.safetensors` (tied weights stored once); `state_dict`
+        replaces the model's own (e.g. the whole state of a sharded model)."""
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = copy.deepcopy(self.config)
@@ -74,7 +76,7 @@ class VLBertPreTrainedModel(PreTrainedModel):
         config.architectures = [type(self).__name__]  # which task model this is
         config.save_pretrained(str(directory))
         tied = set(getattr(self, "_tied_weights_keys", None) or {})  # copies of other tensors
-        state = {k: v.detach().contiguous() for k, v in self.state_dict().items() if k not in tied}
+        state = {k: v.detach().contiguous() for k, v in (state_dict or self.state_dict()).items() if k not in tied}
         save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
 
     @classmethod

@@ -21,6 +21,7 @@ from vlbert.data.records import read_records
 from vlbert.data.schema import RegionFeatures
 from vlbert.data.tokenize import build_wordpiece_tokenizer, load_tokenizer
 from vlbert.data.vqa import AnswerVocab
+from vlbert.engine import distributed
 from vlbert.models.backbone import VLBertPreTrainedModel
 from vlbert.presets import PRESETS
 from vlbert.runconfig import ConfigError, RunConfig
@@ -28,6 +29,7 @@ from vlbert.runconfig import ConfigError, RunConfig
 logger = logging.getLogger(__name__)
 
 ANSWERS_FILE = "answers.json"
+SHARDED_EVAL_TASKS = ("vqa", "retrieval", "captioning")  # evaluated by every process on its share of the records
 DATA_TASKS = {"pretraining": "pretrain", "vqa": "vqa", "retrieval": "retrieval", "captioning": "caption"}
 
 
@@ -137,8 +139,15 @@ def data_config(cfg: RunConfig, model: VLBertPreTrainedModel, split: str | None,
         inputs=inputs, split=split, max_length=cfg.data.max_length, caption_mode=caption_mode,
         shuffle_buffer=cfg.data.shuffle_buffer if train else 0, seed=cfg.train.seed, on_error=cfg.data.on_error,
         image=image, label_fraction=cfg.data.label_fraction if train else 1.0,
-        split_by_node=train,  # evaluation runs on rank 0 over the whole split
+        split_by_node=train, record_shard=(0, 1) if train else eval_shard(cfg.task),
     )
+
+
+def eval_shard(task: str) -> tuple[int, int]:
+    """(rank, processes) under torchrun for the tasks whose evaluation gathers per-example results
+    (`vlbert.run.evaluation`); (0, 1) otherwise: pre-training is evaluated whole by every process."""
+    dist = distributed.info()
+    return (dist.rank, dist.world_size) if task in SHARDED_EVAL_TASKS else (0, 1)
 
 
 def collate_config(cfg: RunConfig, model: VLBertPreTrainedModel, train: bool) -> CollateConfig:
@@ -160,9 +169,10 @@ def _pixel_region_count(model: VLBertPreTrainedModel) -> int:
     return regions.features.shape[1]
 
 
-def save_model_dir(parts: RunParts, directory: Path) -> None:
-    """Model, tokenizer and answer vocabulary together, ready for `predict` and `evaluate`."""
-    parts.model.save_pretrained(directory)
+def save_model_dir(parts: RunParts, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
+    """Model, tokenizer and answer vocabulary together, ready for `predict` and `evaluate`
+    (`state_dict`: the whole weights of a sharded model)."""
+    parts.model.save_pretrained(directory, state_dict=state_dict)
     parts.tokenizer.save_pretrained(str(directory))
     if parts.answers is not None:
         parts.answers.save(directory / ANSWERS_FILE)

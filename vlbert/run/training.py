@@ -187,15 +187,17 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
     try:
         state = trainer.fit(make_batches)
     except Exception:
-        if trainer.state.step >= cfg.train.max_steps and trainer.dist.is_main:  # trained; evaluating failed
+        if trainer.state.step >= cfg.train.max_steps and trainer.dist.is_main and trainer.fsdp is None:  # evaluating failed
             save_adapter_dir(cfg, parts, trainer.plan, out_dir / "adapter")
             _save_after_failure(cfg, parts, out_dir, trainer.state.step)
         raise
     evals = [h for h in state.history if any(k.startswith("eval_") for k in h)]
     metrics = {k[len("eval_"):]: v for k, v in evals[-1].items() if k.startswith("eval_")} if evals else {}
+    # a sharded model's weights, gathered from every process (a collective); else the model saves itself
+    weights = trainer.model_state() if trainer.fsdp is not None else None
     if trainer.dist.is_main:
         save_adapter_dir(cfg, parts, trainer.plan, out_dir / "adapter")
-        _save_run(cfg, parts, out_dir, state.step, metrics)
+        _save_run(cfg, parts, out_dir, state.step, metrics, weights)
     distributed.barrier()
     return RunResult(out_dir, model_dir, metrics, state.step, parts, state.history, trainer.plan.count.trainable)
 
@@ -219,10 +221,11 @@ def save_adapter_dir(cfg: RunConfig, parts: RunParts, plan: FinetunePlan, direct
         parts.answers.save(directory / ANSWERS_FILE)
 
 
-def _save_run(cfg: RunConfig, parts: RunParts, out_dir: Path, steps: int, metrics: dict[str, float]) -> None:
+def _save_run(cfg: RunConfig, parts: RunParts, out_dir: Path, steps: int, metrics: dict[str, float],
+              weights: dict[str, torch.Tensor] | None = None) -> None:
     """The final model directory (with its model card) and final_metrics.json."""
     model_dir = out_dir / "model"
-    save_model_dir(parts, model_dir)
+    save_model_dir(parts, model_dir, weights)
     write_model_card(model_dir, cfg, parts, steps, metrics)
     (out_dir / "final_metrics.json").write_text(json.dumps(metrics, indent=1))
 
