@@ -53,6 +53,7 @@ CHOICES = {
     "task": ("pretraining", "vqa", "retrieval", "captioning"),
     "train.precision": ("auto", "fp32", "bf16"),
     "train.nonfinite": ("skip", "stop"),
+    "train.strategy": ("ddp", "fsdp"),
     "train.optim.schedule": ("linear", "cosine", "constant"),
     "objective.negatives": ("hard", "random"),
     "eval.retrieval_mode": ("two-stage", "all-pairs"),
