@@ -21,7 +21,8 @@ def test_quick_bench_writes_every_key(tmp_path):
     report = json.loads(out.read_text())
     summary, train, retrieval = report["summary"], report["train"], report["retrieval"]
     # the summary repeats the sections' numbers, and each ratio is the one of the times it names
-    assert summary == {"train_ratio_vs_lxmert": train["train_ratio_vs_lxmert"], "mfu": train["mfu"],
+    assert summary == {"train_ratio_vs_lxmert": train["train_ratio_vs_lxmert"],
+                       "flops_ratio_vs_lxmert": train["flops_ratio_vs_lxmert"], "mfu": train["mfu"],
                        "retrieval_speedup": retrieval["retrieval_speedup"],
                        "retrieval_r1_delta": retrieval["retrieval_r1_delta"],
                        "data_headroom": report["data"]["headroom"]}
@@ -30,6 +31,9 @@ def test_quick_bench_writes_every_key(tmp_path):
     achieved = train["step_flops"] * train["vlbert_samples_per_s"] / train["batch"]
     assert train["achieved_flops_per_s"] == pytest.approx(achieved)
     assert train["mfu"] == pytest.approx(achieved / train["matmul_peak_flops_per_s"])
+    lx_achieved = train["lxmert_step_flops"] * train["lxmert_samples_per_s"] / train["batch"]
+    assert train["lxmert_achieved_flops_per_s"] == pytest.approx(lx_achieved)
+    assert train["flops_ratio_vs_lxmert"] == pytest.approx(achieved / lx_achieved)
     largest = retrieval["scaling"][-1]
     assert retrieval["at_images"] == largest["images"] == 40
     assert retrieval["retrieval_speedup"] == pytest.approx(largest["all_pairs_s"] / largest["two_stage_s"])
