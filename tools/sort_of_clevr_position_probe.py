@@ -55,7 +55,7 @@ def run_config(data: str, work: str) -> RunConfig:
 
 
 def batches(cfg: RunConfig, parts: RunParts, split: str, train: bool, size: int) -> torch.utils.data.DataLoader:
-    dataset = make_dataset(cfg.data.root, "vqa", parts.tokenizer, data_config(cfg, parts.model, split, train), parts.answers)
+    dataset = make_dataset(cfg.data.root, "questions", parts.tokenizer, data_config(cfg, parts.model, split, train), parts.answers)
     return make_loader(dataset, parts.tokenizer, size, collate_config(cfg, parts.model, train), report=None)
 
 

@@ -37,7 +37,7 @@ def create_model(
     """Build a model.
 
     name: a preset (see `list_models()`) or a directory written by `save_pretrained`.
-    task: "backbone", "pretraining", "vqa", "retrieval" or "captioning".
+    task: "backbone" or one of `vlbert.tasks.TASKS` ("pretraining", "vqa", "retrieval", "captioning").
     text_pretrained: a BERT checkpoint directory or hub name; its config sets the text stream's
         sizes and its weights initialise the text stream (and the MLM head where there is one).
     overrides: any `VLBertConfig` key, e.g. `num_answers=3129`, `image_pretrained="vit.safetensors"`.

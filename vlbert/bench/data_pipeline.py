@@ -44,7 +44,7 @@ def measure_pipeline(images: int, batches: int, batch_size: int, num_workers: in
         cfg = DataConfig(inputs="regions", split="train", max_length=24)
 
         def loader():
-            dataset = make_dataset(root, "vqa", tokenizer, cfg, answers)
+            dataset = make_dataset(root, "questions", tokenizer, cfg, answers)
             return make_loader(dataset, tokenizer, batch_size, num_workers=num_workers, report=None)
 
         seconds = timed(lambda: list(itertools.islice(iter(loader()), batches)), torch.device("cpu"))

@@ -153,9 +153,9 @@ def caption_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: t
     return LossOutput(total=loss, parts={"caption": loss})
 
 
-OBJECTIVES: dict[str, Callable[..., LossOutput]] = {
+OBJECTIVES: dict[str, Callable[..., LossOutput]] = {  # one per task of `vlbert.tasks.TASKS`, in its order
     "pretraining": pretrain_objective,
-    "retrieval": retrieval_objective,
     "vqa": vqa_objective,
+    "retrieval": retrieval_objective,
     "captioning": caption_objective,
 }

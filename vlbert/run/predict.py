@@ -22,14 +22,9 @@ from vlbert.data.schema import DataError, RegionFeatures
 from vlbert.eval.decoding import generate
 from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
 from vlbert.models.outputs import VQAOutput
+from vlbert.models.tasks import TASK_BY_CLASS
 from vlbert.run.evaluation_run import load_parts, model_directory
-
-TASK_BY_CLASS = {
-    "VLBertForVQA": "vqa",
-    "VLBertForRetrieval": "retrieval",
-    "VLBertForCaptioning": "captioning",
-    "VLBertForPreTraining": "pretraining",
-}
+from vlbert.tasks import TASKS
 
 
 @dataclass
@@ -51,7 +46,7 @@ def adapter_task(adapter: str | Path) -> str:
     from vlbert.engine.adapters import adapter_info
 
     task = adapter_info(adapter).get("task")
-    if task not in TASK_BY_CLASS.values():
+    if task not in TASKS:
         raise DataError(f"{adapter} does not say which task it was trained for (vlbert_adapter.json 'task')")
     return task
 

@@ -28,7 +28,6 @@ from vlbert.runconfig import ConfigError, RunConfig
 logger = logging.getLogger(__name__)
 
 ANSWERS_FILE = "answers.json"
-DATA_TASKS = {"pretraining": "pretrain", "vqa": "vqa", "retrieval": "retrieval", "captioning": "caption"}
 
 
 @dataclass
