@@ -9,7 +9,6 @@ from pathlib import Path
 
 import torch
 
-import vlbert
 from vlbert.bench.timing import timed
 from vlbert.data.loading import DataConfig, make_dataset, make_loader
 from vlbert.data.records import read_records
@@ -18,6 +17,7 @@ from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
 from vlbert.data.tokenize import build_wordpiece_tokenizer
 from vlbert.data.vqa import AnswerVocab
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
+from vlbert.factory import create_model
 
 
 @dataclass
@@ -49,7 +49,7 @@ def measure_pipeline(images: int, batches: int, batch_size: int, num_workers: in
 
         seconds = timed(lambda: list(itertools.islice(iter(loader()), batches)), torch.device("cpu"))
         loaded = list(itertools.islice(iter(loader()), batches))
-    model = vlbert.create_model("tiny", task="vqa", v_feature_size=363, num_answers=len(answers), vocab_size=len(tokenizer)).train()
+    model = create_model("tiny", task="vqa", v_feature_size=363, num_answers=len(answers), vocab_size=len(tokenizer)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def train() -> None:

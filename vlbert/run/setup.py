@@ -13,7 +13,6 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-import vlbert
 from vlbert.data.collate import CollateConfig
 from vlbert.data.images import ImageConfig
 from vlbert.data.loading import DataConfig
@@ -21,6 +20,7 @@ from vlbert.data.records import read_records
 from vlbert.data.schema import RegionFeatures
 from vlbert.data.tokenize import build_wordpiece_tokenizer, load_tokenizer
 from vlbert.data.vqa import AnswerVocab
+from vlbert.factory import create_model
 from vlbert.models.backbone import VLBertPreTrainedModel
 from vlbert.presets import PRESETS
 from vlbert.runconfig import ConfigError, RunConfig
@@ -112,12 +112,12 @@ def build_parts(cfg: RunConfig, work_dir: Path) -> RunParts:
     if cfg.train.finetune.peft == "prompt":  # prompt tuning: the text stream gains its learned tokens
         overrides["num_prompt_tokens"] = cfg.train.finetune.prompt_tokens
     if cfg.model.init:  # a saved model; a new task head starts fresh (and is reported)
-        model = vlbert.create_model(cfg.model.init, task=cfg.task, **overrides)
+        model = create_model(cfg.model.init, task=cfg.task, **overrides)
     else:
         if not cfg.model.text_pretrained:
             overrides.setdefault("vocab_size", len(tokenizer))
         overrides.update(sizes_from_data(cfg, overrides))
-        model = vlbert.create_model(cfg.model.name, task=cfg.task, text_pretrained=cfg.model.text_pretrained, **overrides)
+        model = create_model(cfg.model.name, task=cfg.task, text_pretrained=cfg.model.text_pretrained, **overrides)
     if model.config.vocab_size < len(tokenizer):
         raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens, the model's vocabulary {model.config.vocab_size}")
     return RunParts(model, tokenizer, answers)

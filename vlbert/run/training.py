@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import vlbert
 from vlbert.data.batch import Batch
 from vlbert.data.loading import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
 from vlbert.data.records import resolve_shards
@@ -29,6 +28,7 @@ from vlbert.engine.finetune import FinetunePlan
 from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.regularizers import wrap_objective
 from vlbert.engine.trainer import Trainer
+from vlbert.factory import create_model
 from vlbert.models.tasks import task_text
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
@@ -126,7 +126,7 @@ def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
     if finetune.teacher:
         from vlbert.run.evaluation_run import model_directory  # it imports this module
 
-        teacher = vlbert.create_model(str(model_directory(finetune.teacher)), task=cfg.task)
+        teacher = create_model(str(model_directory(finetune.teacher)), task=cfg.task)
     return wrap_objective(lambda model, batch: objective(model, batch, cfg.objective), finetune, teacher)
 
 
