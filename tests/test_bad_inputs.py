@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from tests.shard_factory import Sample, good_sample, image_bytes, make_meta, make_regions, truncate_file, write_shards
-from vlbert.data.images import ImageConfig, build_image_transform, decode_image
-from vlbert.data.loading import DataConfig, make_dataset, make_loader
-from vlbert.data.stats import SampleError, ShardReadError
-from vlbert.data.tokenize import load_tokenizer
-from vlbert.data.vqa import AnswerVocab, soft_scores
+from vlbert.data.pipeline.answers import AnswerVocab, soft_scores
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform, decode_image
+from vlbert.data.pipeline.loader import DataConfig, make_dataset, make_loader
+from vlbert.data.pipeline.tokenize import load_tokenizer
+from vlbert.data.shards.stats import SampleError, ShardReadError
 
 PIXELS = dict(inputs="pixels", image=ImageConfig(size=16), shuffle_buffer=0)
 

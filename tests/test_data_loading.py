@@ -10,14 +10,14 @@ import torch
 
 import vlbert
 from tests.shard_factory import FEATURE_DIM, HEIGHT, WIDTH, good_shards
-from vlbert.data.batch import MODEL_INPUTS, Batch
-from vlbert.data.collate import CollateConfig
-from vlbert.data.images import ImageConfig, build_image_transform, decode_image
-from vlbert.data.loading import DataConfig, StreamPosition, batch_factory, make_dataset, make_loader
-from vlbert.data.records import read_records
-from vlbert.data.schema import DataError
-from vlbert.data.tokenize import TextEncoder, TextSpec, build_wordpiece_tokenizer, load_tokenizer
-from vlbert.data.vqa import AnswerVocab, soft_scores
+from vlbert.data.pipeline.answers import AnswerVocab, soft_scores
+from vlbert.data.pipeline.batch import MODEL_INPUTS, Batch
+from vlbert.data.pipeline.collate import CollateConfig
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform, decode_image
+from vlbert.data.pipeline.loader import DataConfig, StreamPosition, batch_factory, make_dataset, make_loader
+from vlbert.data.pipeline.tokenize import TextEncoder, TextSpec, build_wordpiece_tokenizer, load_tokenizer
+from vlbert.data.shards.records import read_records
+from vlbert.data.shards.schema import DataError
 from vlbert.losses import PreTrainingTargets, pretraining_loss
 from vlbert.models.backbone import VLBertModel
 
@@ -270,7 +270,7 @@ def test_manifest_split_and_sources(shards, tokenizer):
 
 
 def test_label_fraction_keeps_a_fixed_subset_of_questions():
-    from vlbert.data.tasks import keeps_label
+    from vlbert.data.pipeline.items import keeps_label
 
     ids = [f"img{i}_q{j:02d}" for i in range(500) for j in range(20)]
     kept = [q for q in ids if keeps_label(q, 0.1)]

@@ -1,5 +1,6 @@
-"""Dependencies point one way (data -> models -> engine -> run/CLI; weights below models): every
-`import` in the package, also those inside functions, read from the source."""
+"""Dependencies point one way (data -> models -> engine -> run/CLI; weights below models; inside
+data, the shard format below the loading pipeline and the sources): every `import` in the
+package, also those inside functions, read from the source."""
 
 import ast
 
@@ -12,6 +13,9 @@ PACKAGE = ROOT / "vlbert"
 FORBIDDEN = {
     "vlbert.weights": ("vlbert.models", "vlbert.factory", "vlbert.engine", "vlbert.run", "vlbert.eval", "vlbert.data"),
     "vlbert.data": ("vlbert.models", "vlbert.factory", "vlbert.engine", "vlbert.run", "vlbert.eval", "vlbert.weights"),
+    "vlbert.data.shards": ("vlbert.data.pipeline", "vlbert.data.sources"),  # the format is below both
+    "vlbert.data.pipeline": ("vlbert.data.sources",),
+    "vlbert.data.sources": ("vlbert.data.pipeline",),
     "vlbert.models": ("vlbert.factory", "vlbert.engine", "vlbert.run", "vlbert.eval", "vlbert.commands"),
     "vlbert.tasks": ("vlbert.",),
 }

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import yaml
 
-from vlbert.data.stats import OnError
+from vlbert.data.shards.stats import OnError
 from vlbert.engine.objectives import ObjectiveConfig
 from vlbert.engine.trainer import TrainConfig
 from vlbert.tasks import TASKS

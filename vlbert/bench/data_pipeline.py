@@ -10,12 +10,12 @@ from pathlib import Path
 import torch
 
 from vlbert.bench.timing import timed
-from vlbert.data.loading import DataConfig, make_dataset, make_loader
-from vlbert.data.records import read_records
-from vlbert.data.sort_of_clevr import ANSWERS
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
-from vlbert.data.tokenize import build_wordpiece_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.loader import DataConfig, make_dataset, make_loader
+from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
+from vlbert.data.shards.records import read_records
+from vlbert.data.sources.sort_of_clevr.scenes import ANSWERS
+from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
 from vlbert.factory import create_model
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from vlbert.bench.timing import timed
-from vlbert.data.loading import DataConfig, make_dataset, make_loader
+from vlbert.data.pipeline.loader import DataConfig, make_dataset, make_loader
 from vlbert.eval.metrics import recall_at_k
 from vlbert.eval.retrieval import (
     EncodedSet,

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from vlbert.data.masking import IGNORE_INDEX
+from vlbert.data.pipeline.masking import IGNORE_INDEX
 from vlbert.engine.optim import OptimConfig, build_optimizer
 from vlbert.factory import create_config, create_model
 from vlbert.losses import PreTrainingTargets, pretraining_loss

@@ -15,8 +15,8 @@ from typing import Any, Callable, Literal
 import torch
 from torch import Tensor
 
-from vlbert.data.masking import IGNORE_INDEX
-from vlbert.data.negatives import hard_negative_indices, random_negative_indices
+from vlbert.data.pipeline.masking import IGNORE_INDEX
+from vlbert.data.pipeline.negatives import hard_negative_indices, random_negative_indices
 from vlbert.losses import (
     LossOutput,
     PreTrainingTargets,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from vlbert.data.tokenize import load_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.tokenize import load_tokenizer
 from vlbert.engine.distributed import default_device
 from vlbert.factory import create_model
 from vlbert.run.setup import ANSWERS_FILE, RunParts

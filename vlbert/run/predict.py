@@ -15,10 +15,10 @@ from PIL import Image
 from torch import Tensor
 
 from vlbert.config import VLBertConfig
-from vlbert.data.converters import IMAGE_SUFFIXES
-from vlbert.data.detectors import DETECTORS
-from vlbert.data.images import ImageConfig, build_image_transform, to_rgb
-from vlbert.data.schema import DataError, RegionFeatures
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform, to_rgb
+from vlbert.data.shards.schema import DataError, RegionFeatures
+from vlbert.data.sources.converters import IMAGE_SUFFIXES
+from vlbert.data.sources.detectors import DETECTORS
 from vlbert.eval.decoding import generate
 from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
 from vlbert.models.outputs import VQAOutput

@@ -13,13 +13,13 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from vlbert.data.collate import CollateConfig
-from vlbert.data.images import ImageConfig
-from vlbert.data.loading import DataConfig
-from vlbert.data.records import read_records
-from vlbert.data.schema import RegionFeatures
-from vlbert.data.tokenize import build_wordpiece_tokenizer, load_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.collate import CollateConfig
+from vlbert.data.pipeline.images import ImageConfig
+from vlbert.data.pipeline.loader import DataConfig
+from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer, load_tokenizer
+from vlbert.data.shards.records import read_records
+from vlbert.data.shards.schema import RegionFeatures
 from vlbert.factory import create_model
 from vlbert.models.backbone import VLBertPreTrainedModel
 from vlbert.presets import PRESETS

@@ -18,11 +18,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vlbert.data.batch import Batch
-from vlbert.data.loading import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
-from vlbert.data.records import resolve_shards
-from vlbert.data.schema import DataError
-from vlbert.data.stats import DataStats
+from vlbert.data.pipeline.batch import Batch
+from vlbert.data.pipeline.loader import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
+from vlbert.data.shards.records import resolve_shards
+from vlbert.data.shards.schema import DataError
+from vlbert.data.shards.stats import DataStats
 from vlbert.engine import distributed
 from vlbert.engine.finetune import FinetunePlan
 from vlbert.engine.objectives import OBJECTIVES

@@ -30,17 +30,17 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import PreTrainedTokenizerBase
 
-from vlbert.data.batch import Batch, Example
-from vlbert.data.collate import CollateConfig, Collator
-from vlbert.data.examples import IMAGE_REASONS, ExampleBuilder
-from vlbert.data.images import ImageConfig, build_image_transform
-from vlbert.data.masking import derive_seed
-from vlbert.data.records import RecordParser, ShardReader, ShardSource, resolve_shards
-from vlbert.data.schema import DataError
-from vlbert.data.stats import DataStats, ErrorPolicy, SampleError
-from vlbert.data.tasks import Item, TaskExpander, check_text
-from vlbert.data.tokenize import TextEncoder, TextSpec
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.batch import Batch, Example
+from vlbert.data.pipeline.collate import CollateConfig, Collator
+from vlbert.data.pipeline.examples import IMAGE_REASONS, ExampleBuilder
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform
+from vlbert.data.pipeline.items import Item, TaskExpander, check_text
+from vlbert.data.pipeline.masking import derive_seed
+from vlbert.data.pipeline.tokenize import TextEncoder, TextSpec
+from vlbert.data.shards.records import RecordParser, ShardReader, ShardSource, resolve_shards
+from vlbert.data.shards.schema import DataError
+from vlbert.data.shards.stats import DataStats, ErrorPolicy, SampleError
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
-from vlbert.data.masking import derive_seed
-from vlbert.data.records import Record
-from vlbert.data.schema import DataError, SampleQuestion
-from vlbert.data.stats import ErrorPolicy
+from vlbert.data.pipeline.masking import derive_seed
+from vlbert.data.shards.records import Record
+from vlbert.data.shards.schema import DataError, SampleQuestion
+from vlbert.data.shards.stats import ErrorPolicy
 
 TEXT_KINDS = ("captions", "questions")
 CAPTION_MODES = ("each", "random", "first")
