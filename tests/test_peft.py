@@ -118,7 +118,7 @@ def test_lora_run_saves_an_adapter_that_evaluate_and_predict_read_with_the_base(
     image.write_bytes(make_sample(0, split="test").image)
     capsys.readouterr()
     assert main(["predict", "--model", str(pre / "model"), "--adapter", str(out / "adapter"), "--image", str(image),
-                 "--question", "what is the shape of the red object?", "--top", "2"]) == 0
+                 "--question", "what is the shape of the red object?", "--top", "2", "--detector", "sort-of-clevr"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 2
 
 
