@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import vlbert
-from vlbert.data.batch import Batch
+from vlbert.data.pipeline.batch import Batch
 from vlbert.engine import distributed
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
 from vlbert.engine.optim import OptimConfig

@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 import vlbert
-from vlbert.data.sort_of_clevr import ANSWERS, render_scene, sample_scene
-from vlbert.data.sort_of_clevr import image_rng as scene_rng
-from vlbert.data.sort_of_clevr_captions import describe_scene
-from vlbert.data.tokenize import build_wordpiece_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
+from vlbert.data.sources.sort_of_clevr.captions import describe_scene
+from vlbert.data.sources.sort_of_clevr.scenes import ANSWERS, render_scene, sample_scene
+from vlbert.data.sources.sort_of_clevr.scenes import image_rng as scene_rng
 from vlbert.demo.service import question_templates
 from vlbert.run.setup import RunParts, save_model_dir
 

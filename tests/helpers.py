@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from vlbert.data.batch import Batch
+from vlbert.data.pipeline.batch import Batch
 from vlbert.losses import PreTrainingTargets, pretraining_loss
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository

@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from tests.shard_factory import Sample, good_sample, image_bytes, make_meta, make_regions, truncate_file, write_shards
-from vlbert.data.images import ImageConfig, build_image_transform, decode_image
-from vlbert.data.loading import DataConfig, make_dataset, make_loader
-from vlbert.data.stats import SampleError, ShardReadError
-from vlbert.data.tokenize import load_tokenizer
-from vlbert.data.vqa import AnswerVocab, soft_scores
+from vlbert.data.pipeline.answers import AnswerVocab, soft_scores
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform, decode_image
+from vlbert.data.pipeline.loader import DataConfig, make_dataset, make_loader
+from vlbert.data.pipeline.tokenize import load_tokenizer
+from vlbert.data.shards.stats import SampleError, ShardReadError
 
 PIXELS = dict(inputs="pixels", image=ImageConfig(size=16), shuffle_buffer=0)
 
@@ -25,10 +25,10 @@ def tokenizer(minilm_path):
     return load_tokenizer(minilm_path)
 
 
-def _run(source, tokenizer, task="pretrain", num_workers=0, answer_vocab=None, **config):
+def _run(source, tokenizer, text="captions", num_workers=0, answer_vocab=None, **config):
     """Every row's (key, text) and the epoch's stats; the summary lines reported."""
     lines: list[str] = []
-    dataset = make_dataset(source, task, tokenizer, DataConfig(**config), answer_vocab=answer_vocab)
+    dataset = make_dataset(source, text, tokenizer, DataConfig(**config), answer_vocab=answer_vocab)
     loader = make_loader(dataset, tokenizer, 3, num_workers=num_workers, report=lambda r: lines.append(r.line()))
     rows = [(k, t) for b in loader for k, t in zip(b.keys, b.texts)]
     assert len(lines) == 1 and "\n" not in lines[0]
@@ -129,7 +129,7 @@ def test_over_long_text_is_truncated_and_counted_or_refused(tmp_path, tokenizer)
     words = " ".join(["circle"] * 100)
     long = Sample("long", make_meta("long", [words]), image=_noise_png())
     shard_set = _with_bad(tmp_path, long)
-    dataset = make_dataset(shard_set.directory, "pretrain", tokenizer, DataConfig(max_length=16, **PIXELS))
+    dataset = make_dataset(shard_set.directory, "captions", tokenizer, DataConfig(max_length=16, **PIXELS))
     loader = make_loader(dataset, tokenizer, 8, report=None)
     batch = next(b for b in loader if "long" in b.keys)
     row = batch.keys.index("long")
@@ -215,7 +215,7 @@ def test_non_rgb_images_pass_through_the_pipeline(tmp_path, tokenizer):
     shard_set = write_shards(tmp_path / "shards", [samples])
     config = ImageConfig(size=8)
     data_config = DataConfig(inputs="pixels", image=config, shuffle_buffer=0)
-    dataset = make_dataset(shard_set.directory, "pretrain", tokenizer, data_config)
+    dataset = make_dataset(shard_set.directory, "captions", tokenizer, data_config)
     transform = build_image_transform(config)
     rows = 0
     for batch in make_loader(dataset, tokenizer, 4, report=None):
@@ -235,7 +235,7 @@ def test_skipped_samples_never_shift_labels(tmp_path, tokenizer):
     for workers in (0, 2):
         lines: list[str] = []
         config = DataConfig(inputs="pixels", image=ImageConfig(size=8), shuffle_buffer=5)
-        dataset = make_dataset(shard_set.directory, "vqa", tokenizer, config, answer_vocab=vocab)
+        dataset = make_dataset(shard_set.directory, "questions", tokenizer, config, answer_vocab=vocab)
         loader = make_loader(dataset, tokenizer, 4, num_workers=workers, report=lambda r: lines.append(r.line()))
         seen = set()
         for batch in loader:

@@ -61,7 +61,7 @@ def test_step_flops_differ_by_the_mlm_head_at_the_unmasked_tokens():
 
     import vlbert
     from vlbert.bench.train_step import count_flops, make_inputs, vlbert_step
-    from vlbert.data.masking import IGNORE_INDEX
+    from vlbert.data.pipeline.masking import IGNORE_INDEX
 
     cpu = torch.device("cpu")
     inputs = make_inputs("tiny", 4, 12, 5, cpu)

@@ -111,3 +111,15 @@ def test_refused_pickle_says_why_in_one_line_without_empty_parentheses(tmp_path,
     with pytest.raises(ValueError) as raised:
         safe_torch_load(code)
     assert str(raised.value) == f"{code}: refused: it holds pickled objects beyond tensors and plain data"
+
+
+def test_save_pretrained_refuses_arguments_it_does_not_honour(tmp_path):
+    model = vlbert.create_model("tiny", task="vqa")
+    with pytest.raises(TypeError, match="does not support: max_shard_size, push_to_hub$"):
+        model.save_pretrained(tmp_path, max_shard_size="1GB", push_to_hub=True)
+    with pytest.raises(ValueError, match="safe_serialization=False"):
+        model.save_pretrained(tmp_path, safe_serialization=False)
+    assert not any(tmp_path.iterdir())  # refused before writing anything
+    zeros = {k: torch.zeros_like(v) for k, v in model.state_dict().items()}
+    model.save_pretrained(tmp_path, state_dict=zeros, safe_serialization=True)  # the given state, not the model's
+    assert all(v.count_nonzero() == 0 for v in vlbert.create_model(str(tmp_path), task="vqa").state_dict().values())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vlbert.cli import main
-from vlbert.data.batch import Batch
+from vlbert.data.pipeline.batch import Batch
 from vlbert.run.evaluation import gather_gallery
 
 TINY_REGIONS = ["model.name=tiny", "model.overrides.v_feature_size=363", "model.overrides.v_target_size=12",
@@ -53,7 +53,7 @@ def test_pretrain_finetune_evaluate_predict(workspace, capsys):
         assert key in result and 0.0 <= result[key] <= (10.0 if task == "caption" else 1.0)
 
     image = workspace / "scene.png"
-    from vlbert.data.sort_of_clevr_shards import make_sample
+    from vlbert.data.sources.sort_of_clevr.shards import make_sample
 
     image.write_bytes(make_sample(0, split="test").image)
     capsys.readouterr()

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 import vlbert
+from vlbert.models.tasks import TASK_MODELS
 from vlbert.runconfig import load_run_config
+from vlbert.tasks import task_named
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").rglob("*.yaml"))
-TASKS = {"pretrain": "pretraining", "vqa": "vqa", "retrieval": "retrieval", "caption": "captioning"}
 
 
 def test_there_are_recipes():
@@ -21,12 +22,11 @@ def test_there_are_recipes():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_recipe_loads_and_builds_its_model(path):
     cfg = load_run_config(path)
-    assert cfg.task == TASKS[path.stem.split("_")[0]]  # the file name says the task
+    assert cfg.task == task_named(path.stem.split("_")[0])  # the file name says the task
     assert cfg.train.max_steps > 0 and cfg.data.root and cfg.out_dir
     with torch.device("meta"):
         model = vlbert.create_model(cfg.model.name, task=cfg.task, **cfg.model.overrides)
-    assert type(model).__name__ == {"pretraining": "VLBertForPreTraining", "vqa": "VLBertForVQA",
-                                    "retrieval": "VLBertForRetrieval", "captioning": "VLBertForCaptioning"}[cfg.task]
+    assert type(model) is TASK_MODELS[cfg.task]
     if cfg.task == "vqa":  # the answer head and the answer vocabulary agree
         assert model.config.num_answers == cfg.data.num_answers
     assert cfg.data.max_length <= model.config.max_position_embeddings

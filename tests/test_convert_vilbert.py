@@ -10,7 +10,8 @@ import torch
 import vlbert
 from tests.helpers import random_boxes
 from tests.original_reference import original_forward
-from vlbert.weights import convert_checkpoint, load_original_state_dict, original_to_vlbert, vlbert_to_original
+from vlbert.factory import convert_checkpoint
+from vlbert.weights import load_original_state_dict, original_to_vlbert, vlbert_to_original
 
 # Every width differs, so a transposed or swapped tensor cannot go unnoticed.
 TINY = dict(

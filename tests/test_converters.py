@@ -12,9 +12,9 @@ from PIL import Image
 
 from tests.shard_reading import read_manifest, read_samples
 from vlbert.cli import main
-from vlbert.data.convert_vqav2 import convert_vqav2
-from vlbert.data.converters import WriteOptions, convert_folder, convert_karpathy
-from vlbert.data.schema import DataError, RegionFeatures
+from vlbert.data.shards.schema import DataError, RegionFeatures
+from vlbert.data.sources.converters import WriteOptions, convert_folder, convert_karpathy
+from vlbert.data.sources.vqav2 import convert_vqav2
 
 
 def save_image(path: Path, size: tuple[int, int], color: tuple[int, int, int], fmt: str = "JPEG") -> bytes:

@@ -10,14 +10,14 @@ import torch
 
 import vlbert
 from tests.shard_factory import FEATURE_DIM, HEIGHT, WIDTH, good_shards
-from vlbert.data.batch import MODEL_INPUTS, Batch
-from vlbert.data.collate import CollateConfig
-from vlbert.data.images import ImageConfig, build_image_transform, decode_image
-from vlbert.data.loading import DataConfig, StreamPosition, batch_factory, make_dataset, make_loader
-from vlbert.data.records import read_records
-from vlbert.data.schema import DataError
-from vlbert.data.tokenize import TextEncoder, TextSpec, build_wordpiece_tokenizer, load_tokenizer
-from vlbert.data.vqa import AnswerVocab, soft_scores
+from vlbert.data.pipeline.answers import AnswerVocab, soft_scores
+from vlbert.data.pipeline.batch import MODEL_INPUTS, Batch
+from vlbert.data.pipeline.collate import CollateConfig
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform, decode_image
+from vlbert.data.pipeline.loader import DataConfig, StreamPosition, batch_factory, make_dataset, make_loader
+from vlbert.data.pipeline.tokenize import TextEncoder, TextSpec, build_wordpiece_tokenizer, load_tokenizer
+from vlbert.data.shards.records import read_records
+from vlbert.data.shards.schema import DataError
 from vlbert.losses import PreTrainingTargets, pretraining_loss
 from vlbert.models.backbone import VLBertModel
 
@@ -37,8 +37,8 @@ def _rows(loader) -> list[tuple[int, str, str]]:
     return [(b.worker, k, t) for b in loader for k, t in zip(b.keys, b.texts)]
 
 
-def _loader(source, tokenizer, task="pretrain", batch_size=3, num_workers=0, collate=None, **config):
-    dataset = make_dataset(source, task, tokenizer, DataConfig(**config))
+def _loader(source, tokenizer, text="captions", batch_size=3, num_workers=0, collate=None, **config):
+    dataset = make_dataset(source, text, tokenizer, DataConfig(**config))
     return make_loader(dataset, tokenizer, batch_size, collate, num_workers=num_workers, report=None)
 
 
@@ -113,7 +113,7 @@ def test_region_round_trip_has_exact_values(shards, tokenizer, num_workers):
 def test_vqa_rows_carry_their_own_answers(shards, tokenizer):
     questions = {q["question_id"]: q for s in shards.samples.values() for q in s.meta["questions"]}
     vocab = AnswerVocab.build(q["answers"] for q in questions.values())
-    dataset = make_dataset(shards.directory, "vqa", tokenizer, DataConfig(shuffle_buffer=8), answer_vocab=vocab)
+    dataset = make_dataset(shards.directory, "questions", tokenizer, DataConfig(shuffle_buffer=8), answer_vocab=vocab)
     loader = make_loader(dataset, tokenizer, batch_size=4, report=None)
     rows = 0
     for batch in loader:
@@ -179,7 +179,7 @@ def test_model_inputs_are_the_forward_arguments_and_run_a_model(shards, tokenize
 def test_shuffle_is_seeded_by_seed_and_epoch(shards, tokenizer):
     def order(seed: int, epoch: int) -> list[tuple[int, str, str]]:
         config = DataConfig(seed=seed, shuffle_buffer=6)
-        dataset = make_dataset(shards.directory, "pretrain", tokenizer, config, epoch=epoch)
+        dataset = make_dataset(shards.directory, "captions", tokenizer, config, epoch=epoch)
         return _rows(make_loader(dataset, tokenizer, 4, report=None))
 
     first = order(0, 0)
@@ -192,7 +192,7 @@ def test_shuffle_is_seeded_by_seed_and_epoch(shards, tokenizer):
 def test_resuming_at_k_gives_the_same_tail(shards, tokenizer, start):
     def rows(begin: int) -> list[tuple[int, str, str]]:
         config = DataConfig(shuffle_buffer=6)
-        dataset = make_dataset(shards.directory, "pretrain", tokenizer, config, epoch=3, start=begin)
+        dataset = make_dataset(shards.directory, "captions", tokenizer, config, epoch=3, start=begin)
         return _rows(make_loader(dataset, tokenizer, 4, report=None))
 
     assert rows(start) == rows(0)[start:]
@@ -200,7 +200,7 @@ def test_resuming_at_k_gives_the_same_tail(shards, tokenizer, start):
 
 def test_resuming_at_a_batch_boundary_gives_the_same_masked_batches(shards, tokenizer):
     def batches(begin: int) -> list[Batch]:
-        dataset = make_dataset(shards.directory, "pretrain", tokenizer, DataConfig(shuffle_buffer=6), start=begin)
+        dataset = make_dataset(shards.directory, "captions", tokenizer, DataConfig(shuffle_buffer=6), start=begin)
         return list(make_loader(dataset, tokenizer, 4, CollateConfig.pretraining(seed=3), report=None))
 
     full, resumed = batches(0), batches(8)
@@ -215,7 +215,7 @@ def test_resuming_with_workers_from_the_trainers_batch_count(shards, tokenizer):
     """The trainer saves how many batches it consumed; `after_batches` makes that each worker's
     position, and each worker's stream continues exactly from there."""
     def loader(start: StreamPosition | int):
-        dataset = make_dataset(shards.directory, "pretrain", tokenizer, DataConfig(shuffle_buffer=6), start=start)
+        dataset = make_dataset(shards.directory, "captions", tokenizer, DataConfig(shuffle_buffer=6), start=start)
         return make_loader(dataset, tokenizer, 2, num_workers=2, report=None)
 
     full = _rows(loader(0))
@@ -225,12 +225,12 @@ def test_resuming_with_workers_from_the_trainers_batch_count(shards, tokenizer):
     for worker, done in position.offsets.items():
         assert [r for r in resumed if r[0] == worker] == [r for r in full if r[0] == worker][done:]
     with pytest.raises(DataError, match="saved with 2 workers; resume with as many, not 1"):
-        list(make_loader(make_dataset(shards.directory, "pretrain", tokenizer, start=position), tokenizer, 2))
+        list(make_loader(make_dataset(shards.directory, "captions", tokenizer, start=position), tokenizer, 2))
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
 def test_batch_factory_skips_batches_as_the_trainer_asks(shards, tokenizer, num_workers):
-    make_batches = batch_factory(shards.directory, "pretrain", tokenizer, 2, DataConfig(shuffle_buffer=6),
+    make_batches = batch_factory(shards.directory, "captions", tokenizer, 2, DataConfig(shuffle_buffer=6),
                                  num_workers=num_workers, report=None)  # fmt: skip
     full = [(b.worker, b.keys, b.texts) for b in make_batches(1, 0)]
     tail = [(b.worker, b.keys, b.texts) for b in make_batches(1, 3)]
@@ -251,7 +251,7 @@ def test_split_by_node_gives_disjoint_ranks(shards, tokenizer, monkeypatch):
 def test_one_random_caption_per_image(shards, tokenizer):
     def rows(epoch: int) -> list[tuple[int, str, str]]:
         config = DataConfig(caption_mode="random", shuffle_buffer=0)
-        dataset = make_dataset(shards.directory, "retrieval", tokenizer, config, epoch=epoch)
+        dataset = make_dataset(shards.directory, "captions", tokenizer, config, epoch=epoch)
         return _rows(make_loader(dataset, tokenizer, 4, report=None))
 
     first = rows(0)
@@ -264,13 +264,13 @@ def test_manifest_split_and_sources(shards, tokenizer):
     assert len(_rows(_loader(shards.urls, tokenizer))) == 20  # a list of urls
     assert len(_rows(_loader(shards.urls[0], tokenizer))) == 10  # one tar
     with pytest.raises(DataError, match="split"):
-        make_dataset(shards.directory, "pretrain", tokenizer, DataConfig(split="val"))
-    with pytest.raises(DataError, match="task"):
+        make_dataset(shards.directory, "captions", tokenizer, DataConfig(split="val"))
+    with pytest.raises(DataError, match="text"):
         make_dataset(shards.directory, "segmentation", tokenizer)
 
 
 def test_label_fraction_keeps_a_fixed_subset_of_questions():
-    from vlbert.data.tasks import keeps_label
+    from vlbert.data.pipeline.items import keeps_label
 
     ids = [f"img{i}_q{j:02d}" for i in range(500) for j in range(20)]
     kept = [q for q in ids if keeps_label(q, 0.1)]

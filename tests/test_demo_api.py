@@ -16,8 +16,14 @@ from PIL import Image
 pytest.importorskip("fastapi", reason="the demo extra is not installed: pip install -e '.[demo]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from vlbert.data.sort_of_clevr import COLORS, QUESTION_TEMPLATES, answer_question, image_rng, sample_scene  # noqa: E402
-from vlbert.data.sort_of_clevr_detect import detect_objects  # noqa: E402
+from vlbert.data.sources.sort_of_clevr.detect import detect_objects  # noqa: E402
+from vlbert.data.sources.sort_of_clevr.scenes import (  # noqa: E402
+    COLORS,
+    QUESTION_TEMPLATES,
+    answer_question,
+    image_rng,
+    sample_scene,
+)
 from vlbert.demo.app import create_app  # noqa: E402
 from vlbert.demo.service import MAX_QUESTION_CHARS, DemoService  # noqa: E402
 from vlbert.run.predict import Predictor  # noqa: E402
@@ -163,7 +169,7 @@ def test_a_pre_training_model_ranks_the_gallery_with_its_itm_and_itc_heads(model
 
 
 def test_a_shard_gallery_uses_its_split_and_its_region_features(models, tmp_path):
-    from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards, sample_key
+    from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards, sample_key
 
     make_sort_of_clevr_shards(tmp_path / "shards", {"train": 4, "test": 3}, regions=True)
     service = DemoService([models["retrieval"]], tmp_path / "shards", gallery_split="test")  # no detector needed

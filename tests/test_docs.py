@@ -13,9 +13,8 @@ import pytest
 
 from tests.helpers import ROOT, SHELL_BLOCK, shell_commands
 from vlbert.cli import parse_args
-from vlbert.commands.evaluate import TASKS as EVALUATE_TASKS
-from vlbert.commands.train import FINETUNE_TASKS
 from vlbert.runconfig import load_run_config
+from vlbert.tasks import task_named
 
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
@@ -83,10 +82,8 @@ def check_vlbert(argv: list[str]) -> None:
         args = parse_args(argv)
     except SystemExit:
         pytest.fail(f"vlbert {shlex.join(argv)}: the arguments do not parse")
-    task = {"pretrain": "pretraining", "finetune": FINETUNE_TASKS.get(getattr(args, "task", "")),
-            "evaluate": EVALUATE_TASKS.get(getattr(args, "task", ""))}.get(args.command)
-    if task:
-        load_run_config(args.config, args.overrides, task=task)
+    if args.command in ("pretrain", "finetune", "evaluate"):
+        load_run_config(args.config, args.overrides, task=task_named(getattr(args, "task", args.command)))
 
 
 def check_tool(argv: list[str]) -> None:

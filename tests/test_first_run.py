@@ -17,9 +17,9 @@ from PIL import Image
 import vlbert
 from tests.helpers import ROOT
 from vlbert.cli import main
-from vlbert.data.schema import DataError
-from vlbert.data.tokenize import build_wordpiece_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
+from vlbert.data.shards.schema import DataError
 from vlbert.run.setup import RunParts, save_model_dir, sizes_from_data
 from vlbert.runconfig import load_run_config
 from vlbert.weights.checkpoint import looks_like_hub_id
@@ -73,8 +73,8 @@ def test_predict_never_picks_a_detector_for_a_region_model(vqa_model, capsys):
 
 
 def test_the_built_in_detector_runs_when_named(vqa_model, tmp_path, capsys):
-    from vlbert.data.sort_of_clevr_detect import OBJECT_PIXELS
-    from vlbert.data.sort_of_clevr_shards import make_sample
+    from vlbert.data.sources.sort_of_clevr.detect import OBJECT_PIXELS
+    from vlbert.data.sources.sort_of_clevr.shards import make_sample
 
     tokenizer = build_wordpiece_tokenizer(["what color is the circle"], 200, tmp_path / "tok")
     answers = AnswerVocab.build([["red"], ["blue"], ["1"]])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlbert.data.batch import Example
-from vlbert.data.collate import CollateConfig, Collator
-from vlbert.data.masking import IGNORE_INDEX, mask_regions, mask_tokens
-from vlbert.data.negatives import hard_negative_indices, random_negative_indices
-from vlbert.data.tokenize import TextSpec
+from vlbert.data.pipeline.batch import Example
+from vlbert.data.pipeline.collate import CollateConfig, Collator
+from vlbert.data.pipeline.masking import IGNORE_INDEX, mask_regions, mask_tokens
+from vlbert.data.pipeline.negatives import hard_negative_indices, random_negative_indices
+from vlbert.data.pipeline.tokenize import TextSpec
 
 VOCAB, MASK, CLS, SEP, PAD = 30522, 103, 101, 102, 0
 SPEC = TextSpec(pad_id=PAD, mask_id=MASK, vocab_size=VOCAB, special_ids=(PAD, 100, CLS, SEP, MASK))

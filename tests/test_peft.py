@@ -93,7 +93,7 @@ def test_merged_weights_equal_base_plus_scaled_adapter_product(tmp_path):
 def test_lora_run_saves_an_adapter_that_evaluate_and_predict_read_with_the_base(tmp_path, capsys):
     from tests.test_cli_chain import TINY_REGIONS
     from vlbert.cli import main
-    from vlbert.data.sort_of_clevr_shards import make_sample
+    from vlbert.data.sources.sort_of_clevr.shards import make_sample
 
     shards, pre, out = tmp_path / "shards", tmp_path / "pre", tmp_path / "lora"
     assert main(["make-shards", "sort-of-clevr", "--num-images", "48", "--num-val", "8", "--num-test", "8",

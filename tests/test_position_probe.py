@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
+from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from vlbert.data.sort_of_clevr_shards import make_sample
+from vlbert.data.sources.sort_of_clevr.shards import make_sample
 from vlbert.quickstart.figures import write_figures
 from vlbert.quickstart.report import format_table, report_dict, write_report
 from vlbert.quickstart.results import QuickstartResults, RetrievalExample, StageResult, VQAExample

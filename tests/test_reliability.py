@@ -66,7 +66,7 @@ def test_sigkill_mid_run_then_resume_matches_the_uninterrupted_run(shards, tmp_p
 KILL_DURING_SAVE = """
 import os, signal, sys, torch
 import vlbert
-from vlbert.data.batch import Batch
+from vlbert.data.pipeline.batch import Batch
 from vlbert.engine.trainer import TrainConfig, Trainer
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
 from tests.helpers import vqa_batch

@@ -7,9 +7,9 @@ import pytest
 from eval_worker import SETTINGS
 from test_distributed import _run
 
-from vlbert.data.loading import DataConfig, make_dataset
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
-from vlbert.data.tokenize import load_tokenizer
+from vlbert.data.pipeline.loader import DataConfig, make_dataset
+from vlbert.data.pipeline.tokenize import load_tokenizer
+from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
 
 
 def test_record_shards_split_the_stream_by_record_and_keep_positions(tmp_path, minilm_path):
@@ -21,7 +21,7 @@ def test_record_shards_split_the_stream_by_record_and_keep_positions(tmp_path, m
 
     def examples(share: tuple[int, int]) -> list[tuple[int, str]]:
         config = DataConfig(inputs="pixels", split="val", shuffle_buffer=0, record_shard=share)
-        return [(e.position, e.image_id) for e in make_dataset(shards, "vqa", tokenizer, config)]
+        return [(e.position, e.image_id) for e in make_dataset(shards, "questions", tokenizer, config)]
 
     whole, first, second = examples((0, 1)), examples((0, 2)), examples((1, 2))
     assert sorted(first + second) == whole and len(whole) == 10  # 2 questions per image

@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from tests.shard_reading import read_manifest, read_samples
-from vlbert.data.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
-from vlbert.data.shards import ShardSetWriter, prepare_output_dir, write_manifest
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
+from vlbert.data.shards.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
+from vlbert.data.shards.writer import ShardSetWriter, prepare_output_dir, write_manifest
+from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
 
 
 def encoded(color: tuple[int, int, int], fmt: str) -> bytes:

@@ -12,7 +12,8 @@ from PIL import Image
 
 from tests.shard_reading import read_manifest, read_samples
 from vlbert.cli import main
-from vlbert.data.sort_of_clevr import (
+from vlbert.data.sources.sort_of_clevr.captions import describe_scene, parse_description
+from vlbert.data.sources.sort_of_clevr.scenes import (
     ANSWERS,
     COLORS,
     NONRELATIONAL,
@@ -23,8 +24,7 @@ from vlbert.data.sort_of_clevr import (
     reference_answer_index,
     render_scene,
 )
-from vlbert.data.sort_of_clevr_captions import describe_scene, parse_description
-from vlbert.data.sort_of_clevr_shards import make_sample
+from vlbert.data.sources.sort_of_clevr.shards import make_sample
 
 # Hand-built: red square top left, green circle top, blue square bottom right, orange square
 # middle left, gray square in the centre, yellow circle top right.
@@ -228,10 +228,10 @@ def test_cli_make_shards_sort_of_clevr(tmp_path, capsys) -> None:
 def test_oracle_region_features_are_the_objects_pixels():
     import numpy as np
 
-    from vlbert.data.schema import RegionFeatures
-    from vlbert.data.sort_of_clevr import COLORS, image_rng, render_scene, sample_scene
-    from vlbert.data.sort_of_clevr_regions import CLASSES
-    from vlbert.data.sort_of_clevr_shards import make_sample
+    from vlbert.data.shards.schema import RegionFeatures
+    from vlbert.data.sources.sort_of_clevr.regions import CLASSES
+    from vlbert.data.sources.sort_of_clevr.scenes import COLORS, image_rng, render_scene, sample_scene
+    from vlbert.data.sources.sort_of_clevr.shards import make_sample
 
     sample = make_sample(7, seed=3, regions=True)
     regions = RegionFeatures.from_npz_bytes(sample.members()["npz"])
@@ -255,9 +255,9 @@ def test_detector_recovers_the_oracle_regions():
     import numpy as np
     from PIL import Image
 
-    from vlbert.data.schema import RegionFeatures
-    from vlbert.data.sort_of_clevr_detect import detect_objects
-    from vlbert.data.sort_of_clevr_shards import make_sample
+    from vlbert.data.shards.schema import RegionFeatures
+    from vlbert.data.sources.sort_of_clevr.detect import detect_objects
+    from vlbert.data.sources.sort_of_clevr.shards import make_sample
 
     for index in range(20):
         sample = make_sample(index, seed=1, regions=True)
@@ -272,8 +272,8 @@ def test_detector_recovers_the_oracle_regions():
 def test_detector_rejects_an_image_without_objects():
     from PIL import Image
 
-    from vlbert.data.schema import DataError
-    from vlbert.data.sort_of_clevr_detect import detect_objects
+    from vlbert.data.shards.schema import DataError
+    from vlbert.data.sources.sort_of_clevr.detect import detect_objects
 
     with pytest.raises(DataError, match="no Sort-of-CLEVR object"):
         detect_objects(Image.new("RGB", (75, 75), "white"))

@@ -1,7 +1,7 @@
 """VQA answer normalisation, soft scores, answer vocabulary and the official accuracy.
 
 Expected values are derived by hand from the rules of the official `vqaEval.py` (see
-`vlbert.data.vqa`'s module doc).
+`vlbert.data.pipeline.answers`'s module doc).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlbert.data.vqa import (
+from vlbert.data.pipeline.answers import (
     CONTRACTIONS,
     AnswerVocab,
     answer_accuracy,

@@ -61,7 +61,7 @@ def train_section(preset: str, device: torch.device, batch: int, repeats: int, a
 
 
 def retrieval_section(model_dir: Path, sizes: list[int], k: int, max_all_pairs: int, full_up_to: int) -> dict[str, Any]:
-    from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
+    from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
     from vlbert.run.evaluation_run import load_parts
     from vlbert.run.setup import RunParts
 
@@ -71,8 +71,8 @@ def retrieval_section(model_dir: Path, sizes: list[int], k: int, max_all_pairs: 
             parts = load_parts(str(model_dir), "retrieval")
         else:
             import vlbert
-            from vlbert.data.sort_of_clevr_shards import make_sample
-            from vlbert.data.tokenize import build_wordpiece_tokenizer
+            from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
+            from vlbert.data.sources.sort_of_clevr.shards import make_sample
 
             texts = [c for i in range(50) for c in make_sample(i).record.captions]
             tokenizer = build_wordpiece_tokenizer(texts, 200, Path(tmp) / "tok")

@@ -15,7 +15,7 @@ import argparse
 import torch
 
 import vlbert
-from vlbert.data.tokenize import load_tokenizer
+from vlbert.data.pipeline.tokenize import load_tokenizer
 from vlbert.quickstart.learning import make_data
 
 STATES = ("unimodal_visual", "visual_hidden", "text_hidden")

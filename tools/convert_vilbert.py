@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vlbert.weights import convert_checkpoint
+from vlbert.factory import convert_checkpoint
 
 
 def build_parser() -> argparse.ArgumentParser:

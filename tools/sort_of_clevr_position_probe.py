@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from vlbert.data.batch import Batch
-from vlbert.data.loading import make_dataset, make_loader
-from vlbert.data.sort_of_clevr import COLORS
+from vlbert.data.pipeline.batch import Batch
+from vlbert.data.pipeline.loader import make_dataset, make_loader
+from vlbert.data.sources.sort_of_clevr.scenes import COLORS
 from vlbert.quickstart.plan import SMALL_MODEL
 from vlbert.run.setup import RunParts, build_parts, collate_config, data_config
 from vlbert.runconfig import RunConfig, load_run_config
@@ -55,7 +55,7 @@ def run_config(data: str, work: str) -> RunConfig:
 
 
 def batches(cfg: RunConfig, parts: RunParts, split: str, train: bool, size: int) -> torch.utils.data.DataLoader:
-    dataset = make_dataset(cfg.data.root, "vqa", parts.tokenizer, data_config(cfg, parts.model, split, train), parts.answers)
+    dataset = make_dataset(cfg.data.root, "questions", parts.tokenizer, data_config(cfg, parts.model, split, train), parts.answers)
     return make_loader(dataset, parts.tokenizer, size, collate_config(cfg, parts.model, train), report=None)
 
 

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 from vlbert._extras import MissingExtra
 from vlbert.commands import demo, evaluate, make_shards, predict, quickstart, train
-from vlbert.data.schema import DataError
+from vlbert.data.shards.schema import DataError
 from vlbert.engine import distributed
 
 # Under torchrun these run in every process, sharing the work; the others run on rank 0 only.

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from vlbert.data.masking import IGNORE_INDEX
+from vlbert.data.pipeline.masking import IGNORE_INDEX
 from vlbert.models.outputs import PreTrainingOutput
 
 

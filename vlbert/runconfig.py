@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 import yaml
 
-from vlbert.data.stats import OnError
+from vlbert.data.shards.stats import OnError
 from vlbert.engine.objectives import ObjectiveConfig
 from vlbert.engine.trainer import TrainConfig
+from vlbert.tasks import TASKS
 
 
 class ConfigError(ValueError):
@@ -61,7 +62,7 @@ class EvalSection:
 
 @dataclass
 class RunConfig:
-    task: Literal["pretraining", "vqa", "retrieval", "captioning"] = "pretraining"  # what the run trains
+    task: Literal[TASKS] = "pretraining"  # what the run trains
     out_dir: str = "runs/default"  # checkpoints, logs, metrics and the final model/
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None = CUDA when present
     model: ModelSection = field(default_factory=ModelSection)

@@ -9,15 +9,15 @@ from pathlib import Path
 
 import torch
 
-import vlbert
 from vlbert.bench.timing import timed
-from vlbert.data.loading import DataConfig, make_dataset, make_loader
-from vlbert.data.records import read_records
-from vlbert.data.sort_of_clevr import ANSWERS
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
-from vlbert.data.tokenize import build_wordpiece_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.loader import DataConfig, make_dataset, make_loader
+from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
+from vlbert.data.shards.records import read_records
+from vlbert.data.sources.sort_of_clevr.scenes import ANSWERS
+from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
 from vlbert.engine.objectives import OBJECTIVES, ObjectiveConfig
+from vlbert.factory import create_model
 
 
 @dataclass
@@ -44,12 +44,12 @@ def measure_pipeline(images: int, batches: int, batch_size: int, num_workers: in
         cfg = DataConfig(inputs="regions", split="train", max_length=24)
 
         def loader():
-            dataset = make_dataset(root, "vqa", tokenizer, cfg, answers)
+            dataset = make_dataset(root, "questions", tokenizer, cfg, answers)
             return make_loader(dataset, tokenizer, batch_size, num_workers=num_workers, report=None)
 
         seconds = timed(lambda: list(itertools.islice(iter(loader()), batches)), torch.device("cpu"))
         loaded = list(itertools.islice(iter(loader()), batches))
-    model = vlbert.create_model("tiny", task="vqa", v_feature_size=363, num_answers=len(answers), vocab_size=len(tokenizer)).train()
+    model = create_model("tiny", task="vqa", v_feature_size=363, num_answers=len(answers), vocab_size=len(tokenizer)).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def train() -> None:

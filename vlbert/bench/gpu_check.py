@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import Tensor
 
-import vlbert
 from vlbert.bench.timing import timed
 from vlbert.bench.train_step import count_flops, make_inputs, vlbert_step
+from vlbert.factory import create_model
 from vlbert.losses import vqa_loss
 
 # Dense bf16 tensor-core peaks (TFLOP/s, without sparsity) from the vendors' data sheets, matched
@@ -103,7 +103,7 @@ def vqa_steps(cfg: CheckConfig, device: torch.device) -> StepFactory:
 
     def factory(autocast: torch.dtype | None) -> Callable[[], Tensor]:
         torch.manual_seed(0)
-        model = vlbert.create_model(cfg.preset, task="vqa", num_answers=cfg.num_answers).to(device).train()
+        model = create_model(cfg.preset, task="vqa", num_answers=cfg.num_answers).to(device).train()
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
 
         def step() -> Tensor:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-import vlbert
 from vlbert.bench.timing import interleaved
 from vlbert.bench.train_step import make_inputs
+from vlbert.factory import create_model
 
 
 @dataclass
@@ -30,8 +30,8 @@ def peak_memory_mb(device: torch.device) -> float:
 def measure_inference(preset: str, device: torch.device, batch: int, repeats: int,
                       autocast: torch.dtype | None) -> InferenceResult:
     inputs = make_inputs(preset, batch, 36, 36, device, seed=1)
-    retrieval = vlbert.create_model(preset, task="retrieval").to(device).eval()
-    vqa = vlbert.create_model(preset, task="vqa", num_answers=3129).to(device).eval()
+    retrieval = create_model(preset, task="retrieval").to(device).eval()
+    vqa = create_model(preset, task="vqa", num_answers=3129).to(device).eval()
     kwargs = dict(input_ids=inputs.input_ids, region_features=inputs.features, region_boxes=inputs.boxes)
 
     def run(model: torch.nn.Module) -> None:

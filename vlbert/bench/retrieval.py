@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from vlbert.bench.timing import timed
-from vlbert.data.loading import DataConfig, make_dataset, make_loader
+from vlbert.data.pipeline.loader import DataConfig, make_dataset, make_loader
 from vlbert.eval.metrics import recall_at_k
 from vlbert.eval.retrieval import (
     EncodedSet,
@@ -50,7 +50,7 @@ class RetrievalResult:
 
 def load_gallery(parts: RunParts, root: Path, split: str, images: int) -> Gallery:
     cfg = DataConfig(inputs="regions", split=split, max_length=96, caption_mode="each", shuffle_buffer=0)
-    dataset = make_dataset(root, "retrieval", parts.tokenizer, cfg)
+    dataset = make_dataset(root, "captions", parts.tokenizer, cfg)
     return gather_gallery(make_loader(dataset, parts.tokenizer, 250, report=None), images)
 
 

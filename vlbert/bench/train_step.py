@@ -14,9 +14,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import vlbert
-from vlbert.data.masking import IGNORE_INDEX
+from vlbert.data.pipeline.masking import IGNORE_INDEX
 from vlbert.engine.optim import OptimConfig, build_optimizer
+from vlbert.factory import create_config, create_model
 from vlbert.losses import PreTrainingTargets, pretraining_loss
 
 
@@ -32,7 +32,7 @@ class StepInputs:
 
 
 def make_inputs(preset: str, batch: int, tokens: int, regions: int, device: torch.device, seed: int = 0) -> StepInputs:
-    config = vlbert.create_config(preset)
+    config = create_config(preset)
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(1000, config.vocab_size, (batch, tokens), generator=g)
     ids[:, 0], ids[:, -1] = 101, 102
@@ -54,7 +54,7 @@ def vlbert_step(preset: str, device: torch.device, inputs: StepInputs, autocast:
     masked tokens only (`mlm_scoring="masked"`), or at every token as the original does ("all")."""
     if mlm_scoring not in ("masked", "all"):
         raise ValueError(f"mlm_scoring must be 'masked' or 'all', got {mlm_scoring!r}")
-    model = vlbert.create_model(preset, task="pretraining").to(device).train()
+    model = create_model(preset, task="pretraining").to(device).train()
     optimizer = build_optimizer(model, OptimConfig(lr=1e-5))  # vlbert's own: fused AdamW where torch has it
     targets = PreTrainingTargets(mlm_labels=inputs.mlm_labels, region_labels=inputs.region_labels,
                                  region_targets=inputs.class_probs, itm_labels=inputs.matched)
@@ -84,7 +84,7 @@ def lxmert_config(preset: str) -> "transformers.LxmertConfig":  # noqa: F821
     (1024 wide, FFN 1024 in vilbert-base)."""
     from transformers import LxmertConfig
 
-    ours = vlbert.create_config(preset)
+    ours = create_config(preset)
     return LxmertConfig(
         vocab_size=ours.vocab_size, hidden_size=ours.hidden_size, num_attention_heads=ours.num_attention_heads,
         intermediate_size=ours.intermediate_size, l_layers=ours.t_biattention_id[0],

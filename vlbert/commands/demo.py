@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from vlbert.data.detectors import DETECTORS
+from vlbert.data.sources.detectors import DETECTORS
 
 HELP = "serve a web page to try saved models (VQA with attention maps, captioning, retrieval)"
 

@@ -10,14 +10,15 @@ import json
 import sys
 from pathlib import Path
 
+from vlbert.tasks import SPELLINGS, task_named
+
 HELP = "evaluate a saved model (VQA accuracy, Recall@K, BLEU-4/CIDEr, MLM/ITM accuracy)"
-TASKS = {"pretraining": "pretraining", "vqa": "vqa", "retrieval": "retrieval", "caption": "captioning"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model directory (a run's model/ or best/)")
     parser.add_argument("--adapter", help="an adapter directory (a LoRA run's adapter/) to apply to --model")
-    parser.add_argument("--task", required=True, choices=sorted(TASKS))
+    parser.add_argument("--task", required=True, choices=sorted(SPELLINGS))
     parser.add_argument("--data", required=True, help="shard directory")
     parser.add_argument("--split", default="test", help="manifest split to evaluate (default: test)")
     parser.add_argument("--out", help="write the metrics JSON here")
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from vlbert.run.evaluation_run import evaluate_model_dir
     from vlbert.runconfig import load_run_config
 
-    cfg = load_run_config(args.config, args.overrides, task=TASKS[args.task])
+    cfg = load_run_config(args.config, args.overrides, task=task_named(args.task))
     result = evaluate_model_dir(cfg, args.model, args.data, args.split, args.adapter)
     print(result.data.skip_line(f"evaluation of split {args.split}"), file=sys.stderr, flush=True)
     text = json.dumps({**result.metrics, "data": result.data.as_dict()}, indent=1)

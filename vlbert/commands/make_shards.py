@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Callable, NamedTuple
 
-from vlbert.data.convert_vqav2 import convert_vqav2
-from vlbert.data.converters import WriteOptions, convert_folder, convert_karpathy
-from vlbert.data.schema import DataError
-from vlbert.data.shards import WriteSummary
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards, write_examples
+from vlbert.data.shards.schema import DataError
+from vlbert.data.shards.writer import WriteSummary
+from vlbert.data.sources.converters import WriteOptions, convert_folder, convert_karpathy
+from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards, write_examples
+from vlbert.data.sources.vqav2 import convert_vqav2
 
 HELP = "write webdataset shards (and manifest.json) from Sort-of-CLEVR or a public dataset layout"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from vlbert.data.detectors import DETECTORS
+from vlbert.data.sources.detectors import DETECTORS
 
 HELP = "run a saved model on your own images (VQA answer, image ranking, caption)"
 

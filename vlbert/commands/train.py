@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from vlbert.tasks import TASKS, short_name, task_named
+
 PRETRAIN_HELP = "pre-train (MLM, masked regions, ITM, ITC) on shards"
 FINETUNE_HELP = "fine-tune for VQA, retrieval or captioning"
-FINETUNE_TASKS = {"vqa": "vqa", "retrieval": "retrieval", "caption": "captioning"}
+FINETUNE_CHOICES = tuple(short_name(task) for task in TASKS if task != "pretraining")  # vqa retrieval caption
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +27,7 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=sorted(FINETUNE_TASKS))
+    parser.add_argument("task", choices=sorted(FINETUNE_CHOICES))
     _add_run_options(parser)
 
 
@@ -46,4 +48,4 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    return _run(args, FINETUNE_TASKS[args.task])
+    return _run(args, task_named(args.task))

@@ -19,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from PIL import Image
 
-from vlbert.data.schema import DataError
+from vlbert.data.shards.schema import DataError
 from vlbert.demo.service import MAX_UPLOAD_BYTES, DemoError, DemoService, decode_upload
 
 logger = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ from pathlib import Path
 from PIL import Image
 from torch import Tensor
 
-from vlbert.data.images import decode_image
-from vlbert.data.records import read_records
-from vlbert.data.schema import DataError, RegionFeatures
+from vlbert.data.pipeline.images import decode_image
+from vlbert.data.shards.records import read_records
+from vlbert.data.shards.schema import DataError, RegionFeatures
 from vlbert.demo.heatmap import png_data_url
 from vlbert.eval.retrieval import EncodedSet, encode_images, encode_texts, two_stage_scores
 from vlbert.run.predict import Predictor, image_files

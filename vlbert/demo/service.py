@@ -15,8 +15,9 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from vlbert.data.images import decode_image
-from vlbert.data.sort_of_clevr import (
+from vlbert.data.pipeline.images import decode_image
+from vlbert.data.shards.stats import SampleError
+from vlbert.data.sources.sort_of_clevr.scenes import (
     COLORS,
     QUESTION_TEMPLATES,
     image_rng,
@@ -24,7 +25,6 @@ from vlbert.data.sort_of_clevr import (
     sample_questions,
     sample_scene,
 )
-from vlbert.data.stats import SampleError
 from vlbert.demo.gallery import Gallery, Hit, build_gallery, read_gallery, search
 from vlbert.demo.heatmap import Layout, RegionWeight, png_data_url, region_weights, render_heatmap
 from vlbert.models.attention_maps import record_coattention, text_to_region_weights

@@ -15,8 +15,8 @@ from typing import Any, Callable, Literal
 import torch
 from torch import Tensor
 
-from vlbert.data.masking import IGNORE_INDEX
-from vlbert.data.negatives import hard_negative_indices, random_negative_indices
+from vlbert.data.pipeline.masking import IGNORE_INDEX
+from vlbert.data.pipeline.negatives import hard_negative_indices, random_negative_indices
 from vlbert.losses import (
     LossOutput,
     PreTrainingTargets,
@@ -153,9 +153,9 @@ def caption_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: t
     return LossOutput(total=loss, parts={"caption": loss})
 
 
-OBJECTIVES: dict[str, Callable[..., LossOutput]] = {
+OBJECTIVES: dict[str, Callable[..., LossOutput]] = {  # one per task of `vlbert.tasks.TASKS`, in its order
     "pretraining": pretrain_objective,
-    "retrieval": retrieval_objective,
     "vqa": vqa_objective,
+    "retrieval": retrieval_objective,
     "captioning": caption_objective,
 }

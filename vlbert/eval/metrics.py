@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from vlbert._extras import require
-from vlbert.data.masking import IGNORE_INDEX
+from vlbert.data.pipeline.masking import IGNORE_INDEX
 
 
 @dataclass

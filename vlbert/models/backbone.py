@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
 from torch import Tensor, nn
 from transformers import PreTrainedModel
 from transformers.activations import ACT2FN
@@ -37,7 +36,7 @@ from vlbert.models.outputs import ImageStates, TextStates, VLBertOutput
 from vlbert.models.prompt import TextPrompt
 from vlbert.models.regions import boxes_to_locations, prepend_global_token, zero_masked_regions
 from vlbert.models.task_tokens import build_text_embeddings, embed_text
-from vlbert.weights.checkpoint import WEIGHTS_NAME, load_weights, resolve_directory
+from vlbert.weights.checkpoint import load_weights, resolve_directory, write_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +65,14 @@ class VLBertPreTrainedModel(PreTrainedModel):
             self.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
     def save_pretrained(self, save_directory: str | os.PathLike, state_dict: dict[str, Tensor] | None = None,
-                        **_: Any) -> None:
+                        safe_serialization: bool = True, **unsupported: Any) -> None:
         """Write `config.json` and `model.safetensors` (tied weights stored once); `state_dict`
-        replaces the model's own (e.g. the whole state of a sharded model)."""
+        replaces the model's own (e.g. the whole state of a sharded model). Of the other arguments
+        of transformers' `save_pretrained`, none is honoured: passing one is a TypeError."""
+        if unsupported:
+            raise TypeError(f"save_pretrained got arguments vlbert does not support: {', '.join(sorted(unsupported))}")
+        if not safe_serialization:
+            raise ValueError("vlbert saves safetensors only; safe_serialization=False is not supported")
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = copy.deepcopy(self.config)
@@ -76,8 +80,8 @@ class VLBertPreTrainedModel(PreTrainedModel):
         config.architectures = [type(self).__name__]  # which task model this is
         config.save_pretrained(str(directory))
         tied = set(getattr(self, "_tied_weights_keys", None) or {})  # copies of other tensors
-        state = {k: v.detach().contiguous() for k, v in (state_dict or self.state_dict()).items() if k not in tied}
-        save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        state = self.state_dict() if state_dict is None else state_dict
+        write_state_dict({k: v for k, v in state.items() if k not in tied}, directory)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *args: Any, **overrides: Any) -> "VLBertPreTrainedModel":

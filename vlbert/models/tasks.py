@@ -1,14 +1,17 @@
-"""Task models: the backbone plus the heads each task needs.
+"""Task models: the backbone plus the heads each task needs, and the registry of task names.
 
 Every task model keeps the backbone under `vlbert` so that a pre-trained checkpoint loads into any
 of them with `from_pretrained` (new heads are reported as newly initialised). Each has
 `forward(input_ids, **inputs)` (inputs as `VLBertModel.forward`) and `forward_states(text, image)`
 on unimodal states from `vlbert.encode_pair`, which may be cached and re-paired with `select`.
+
+`TASK_MODELS` maps each task of `vlbert.tasks.TASKS` (and "backbone") to its model class; the class
+says which texts of a record its examples read (`text_kind`, for the data pipeline).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from torch import Tensor, nn
 from transformers.models.bert.modeling_bert import BertLMPredictionHead
@@ -26,10 +29,12 @@ from vlbert.models.outputs import (
     VQAOutput,
 )
 from vlbert.models.task_tokens import drop_task_token
+from vlbert.tasks import TASKS, task_named
 
 
 class _TaskModel(VLBertPreTrainedModel):
     vlbert: VLBertModel
+    text_kind: ClassVar[Literal["captions", "questions"]] = "captions"  # which texts of a record it reads
 
     def forward(self, input_ids: Tensor, **inputs: Any) -> Any:
         return self.forward_states(*self.vlbert.encode_pair(input_ids, **inputs))
@@ -102,6 +107,8 @@ class VLBertForPreTraining(_WithMLMHead, _Matching):
 
 
 class VLBertForVQA(_TaskModel):
+    text_kind = "questions"
+
     def __init__(self, config: VLBertConfig, dropout: float = 0.1) -> None:
         super().__init__(config)
         self.vlbert = VLBertModel(config)
@@ -156,3 +163,9 @@ TASK_MODELS: dict[str, type[VLBertPreTrainedModel]] = {
     "retrieval": VLBertForRetrieval,
     "captioning": VLBertForCaptioning,
 }
+TASK_BY_CLASS = {TASK_MODELS[task].__name__: task for task in TASKS}  # config.json `architectures` -> task
+
+
+def task_text(task: str) -> str:
+    """Which texts of a record the task's examples read: "questions" (VQA) or "captions"."""
+    return TASK_MODELS[task_named(task)].text_kind  # type: ignore[attr-defined]

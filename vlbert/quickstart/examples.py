@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from vlbert.data.records import read_records
+from vlbert.data.shards.records import read_records
 from vlbert.quickstart.results import RetrievalExample, VQAExample
 from vlbert.run.setup import RunParts
 from vlbert.run.training import eval_batches

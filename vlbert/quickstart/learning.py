@@ -21,9 +21,16 @@ import torch
 from torch import Tensor, nn
 
 from vlbert.config import VLBertConfig
-from vlbert.data.sort_of_clevr import ANSWERS, NONRELATIONAL, RELATIONAL, render_scene, sample_questions, sample_scene
-from vlbert.data.sort_of_clevr_regions import CLASSES, oracle_regions
-from vlbert.data.tokenize import build_wordpiece_tokenizer
+from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
+from vlbert.data.sources.sort_of_clevr.regions import CLASSES, oracle_regions
+from vlbert.data.sources.sort_of_clevr.scenes import (
+    ANSWERS,
+    NONRELATIONAL,
+    RELATIONAL,
+    render_scene,
+    sample_questions,
+    sample_scene,
+)
 from vlbert.engine.optim import OptimConfig, build_optimizer, build_scheduler
 from vlbert.losses import vqa_loss
 from vlbert.models.embeddings import box_fourier_features

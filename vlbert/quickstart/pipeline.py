@@ -20,8 +20,8 @@ from typing import Any
 import torch
 
 from vlbert._extras import require
-from vlbert.data.shards import MANIFEST
-from vlbert.data.sort_of_clevr_shards import make_sort_of_clevr_shards
+from vlbert.data.shards.writer import MANIFEST
+from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
 from vlbert.quickstart.examples import retrieval_examples, vqa_examples
 from vlbert.quickstart.figures import write_figures
 from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan

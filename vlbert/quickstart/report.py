@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlbert.data.sort_of_clevr import NONRELATIONAL, RELATIONAL
+from vlbert.data.sources.sort_of_clevr.scenes import NONRELATIONAL, RELATIONAL
 from vlbert.quickstart.results import QuickstartResults, StageResult
 
 __all__ = ["PUBLISHED", "TARGETS", "TargetCheck", "check_targets", "format_table", "report_dict", "write_report"]

@@ -21,8 +21,8 @@ import torch
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from vlbert.data.batch import Batch
-from vlbert.data.vqa import AnswerVocab, answer_accuracy
+from vlbert.data.pipeline.answers import AnswerVocab, answer_accuracy
+from vlbert.data.pipeline.batch import Batch
 from vlbert.engine.objectives import negative_pairs
 from vlbert.eval.decoding import generate
 from vlbert.eval.metrics import accuracy, caption_scores

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import vlbert
-from vlbert.data.tokenize import load_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.tokenize import load_tokenizer
 from vlbert.engine.distributed import default_device
+from vlbert.factory import create_model
 from vlbert.run.setup import ANSWERS_FILE, RunParts
 from vlbert.run.training import SplitEvaluation, evaluate_split
 from vlbert.runconfig import ConfigError, RunConfig
@@ -39,7 +39,7 @@ def load_parts(model_dir: str | Path, task: str, device: str | None = None, adap
         from vlbert.engine.adapters import adapter_overrides, load_adapter
 
         sizes = {**adapter_overrides(adapter), **({"num_answers": len(answers)} if answers is not None else {})}
-    model = vlbert.create_model(str(directory), task=task, **sizes)  # a base's new head: the adapter's size
+    model = create_model(str(directory), task=task, **sizes)  # a base's new head: the adapter's size
     if adapter is not None:
         model = load_adapter(model, adapter).eval()
     model.to(default_device(device))

@@ -8,7 +8,7 @@ from pathlib import Path
 from vlbert.run.setup import RunParts
 from vlbert.runconfig import RunConfig
 
-INTENDED_USE = {
+INTENDED_USE = {  # one per task of `vlbert.tasks.TASKS`
     "pretraining": "a starting point for fine-tuning (`vlbert finetune ... model.init=DIR`); not a task model.",
     "vqa": "answering questions about images like those it was trained on, from its answer vocabulary.",
     "retrieval": "ranking images for a caption and captions for an image (ITC top-k, ITM re-rank).",

@@ -15,21 +15,16 @@ from PIL import Image
 from torch import Tensor
 
 from vlbert.config import VLBertConfig
-from vlbert.data.converters import IMAGE_SUFFIXES
-from vlbert.data.detectors import DETECTORS
-from vlbert.data.images import ImageConfig, build_image_transform, to_rgb
-from vlbert.data.schema import DataError, RegionFeatures
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform, to_rgb
+from vlbert.data.shards.schema import DataError, RegionFeatures
+from vlbert.data.sources.converters import IMAGE_SUFFIXES
+from vlbert.data.sources.detectors import DETECTORS
 from vlbert.eval.decoding import generate
 from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
 from vlbert.models.outputs import VQAOutput
+from vlbert.models.tasks import TASK_BY_CLASS
 from vlbert.run.evaluation_run import load_parts, model_directory
-
-TASK_BY_CLASS = {
-    "VLBertForVQA": "vqa",
-    "VLBertForRetrieval": "retrieval",
-    "VLBertForCaptioning": "captioning",
-    "VLBertForPreTraining": "pretraining",
-}
+from vlbert.tasks import TASKS
 
 
 @dataclass
@@ -51,7 +46,7 @@ def adapter_task(adapter: str | Path) -> str:
     from vlbert.engine.adapters import adapter_info
 
     task = adapter_info(adapter).get("task")
-    if task not in TASK_BY_CLASS.values():
+    if task not in TASKS:
         raise DataError(f"{adapter} does not say which task it was trained for (vlbert_adapter.json 'task')")
     return task
 

@@ -13,15 +13,15 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-import vlbert
-from vlbert.data.collate import CollateConfig
-from vlbert.data.images import ImageConfig
-from vlbert.data.loading import DataConfig
-from vlbert.data.records import read_records
-from vlbert.data.schema import RegionFeatures
-from vlbert.data.tokenize import build_wordpiece_tokenizer, load_tokenizer
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.collate import CollateConfig
+from vlbert.data.pipeline.images import ImageConfig
+from vlbert.data.pipeline.loader import DataConfig
+from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer, load_tokenizer
+from vlbert.data.shards.records import read_records
+from vlbert.data.shards.schema import RegionFeatures
 from vlbert.engine import distributed
+from vlbert.factory import create_model
 from vlbert.models.backbone import VLBertPreTrainedModel
 from vlbert.presets import PRESETS
 from vlbert.runconfig import ConfigError, RunConfig
@@ -30,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 ANSWERS_FILE = "answers.json"
 SHARDED_EVAL_TASKS = ("vqa", "retrieval", "captioning")  # evaluated by every process on its share of the records
-DATA_TASKS = {"pretraining": "pretrain", "vqa": "vqa", "retrieval": "retrieval", "captioning": "caption"}
 
 
 @dataclass
@@ -115,12 +114,12 @@ def build_parts(cfg: RunConfig, work_dir: Path) -> RunParts:
     if cfg.train.finetune.peft == "prompt":  # prompt tuning: the text stream gains its learned tokens
         overrides["num_prompt_tokens"] = cfg.train.finetune.prompt_tokens
     if cfg.model.init:  # a saved model; a new task head starts fresh (and is reported)
-        model = vlbert.create_model(cfg.model.init, task=cfg.task, **overrides)
+        model = create_model(cfg.model.init, task=cfg.task, **overrides)
     else:
         if not cfg.model.text_pretrained:
             overrides.setdefault("vocab_size", len(tokenizer))
         overrides.update(sizes_from_data(cfg, overrides))
-        model = vlbert.create_model(cfg.model.name, task=cfg.task, text_pretrained=cfg.model.text_pretrained, **overrides)
+        model = create_model(cfg.model.name, task=cfg.task, text_pretrained=cfg.model.text_pretrained, **overrides)
     if model.config.vocab_size < len(tokenizer):
         raise ConfigError(f"the tokenizer has {len(tokenizer)} tokens, the model's vocabulary {model.config.vocab_size}")
     return RunParts(model, tokenizer, answers)

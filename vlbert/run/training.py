@@ -18,23 +18,23 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import vlbert
-from vlbert.data.batch import Batch
-from vlbert.data.loading import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
-from vlbert.data.records import resolve_shards
-from vlbert.data.schema import DataError
-from vlbert.data.stats import DataStats
+from vlbert.data.pipeline.batch import Batch
+from vlbert.data.pipeline.loader import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
+from vlbert.data.shards.records import resolve_shards
+from vlbert.data.shards.schema import DataError
+from vlbert.data.shards.stats import DataStats
 from vlbert.engine import distributed
 from vlbert.engine.finetune import FinetunePlan
 from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.regularizers import wrap_objective
 from vlbert.engine.trainer import Trainer
+from vlbert.factory import create_model
+from vlbert.models.tasks import task_text
 from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
 from vlbert.run.resume import check_resume, record_config, say_differences
 from vlbert.run.setup import (
     ANSWERS_FILE,
-    DATA_TASKS,
     RunParts,
     build_parts,
     collate_config,
@@ -72,7 +72,7 @@ def _maybe_blank(batches: Iterable[Batch], blank: bool) -> Iterable[Batch]:
 def eval_loader(cfg: RunConfig, parts: RunParts, split: str | None) -> EpochLoader:
     """The evaluation loader of `split` in shard order, no masking but pre-training's; it counts
     what it skips in `EpochLoader.stats` and reports nothing itself."""
-    dataset = make_dataset(cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer,
+    dataset = make_dataset(cfg.data.root, task_text(cfg.task), parts.tokenizer,
                            data_config(cfg, parts.model, split, train=False), parts.answers)
     return make_loader(dataset, parts.tokenizer, cfg.data.eval_batch_size,
                        collate_config(cfg, parts.model, train=False), report=None)
@@ -126,7 +126,7 @@ def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
     if finetune.teacher:
         from vlbert.run.evaluation_run import model_directory  # it imports this module
 
-        teacher = vlbert.create_model(str(model_directory(finetune.teacher)), task=cfg.task)
+        teacher = create_model(str(model_directory(finetune.teacher)), task=cfg.task)
     return wrap_objective(lambda model, batch: objective(model, batch, cfg.objective), finetune, teacher)
 
 
@@ -167,7 +167,7 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
     torch.manual_seed(cfg.train.seed)
     parts = _build_parts_once(cfg, out_dir, dist)
     factory = batch_factory(
-        cfg.data.root, DATA_TASKS[cfg.task], parts.tokenizer, cfg.data.batch_size,
+        cfg.data.root, task_text(cfg.task), parts.tokenizer, cfg.data.batch_size,
         data_config(cfg, parts.model, cfg.data.train_split, train=True),
         collate_config(cfg, parts.model, train=True), parts.answers, cfg.data.num_workers,
         report=partial(report_skips, prefix=f"rank {dist.rank}: " if dist.enabled else ""),

@@ -1,10 +1,11 @@
-"""Loading weights from elsewhere: BERT checkpoints for the text stream, original ViLBERT files."""
+"""Weights as state dicts: saving and loading model directories, BERT checkpoints for the text
+stream, original ViLBERT files. Nothing here imports the model classes (`vlbert.models` imports this)."""
 
-from vlbert.weights.bert_init import LoadReport, load_text_stream, text_config_from_bert
+from vlbert.weights.bert_init import load_text_stream, text_config_from_bert
+from vlbert.weights.checkpoint import LoadReport
 from vlbert.weights.convert_vilbert import (
     ConversionReport,
     config_from_original,
-    convert_checkpoint,
     load_original_state_dict,
     original_to_vlbert,
     vlbert_to_original,
@@ -14,7 +15,6 @@ __all__ = [
     "ConversionReport",
     "LoadReport",
     "config_from_original",
-    "convert_checkpoint",
     "load_original_state_dict",
     "load_text_stream",
     "original_to_vlbert",

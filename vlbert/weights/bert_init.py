@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
 from transformers import BertConfig, BertForPreTraining
+
+from vlbert.weights.checkpoint import LoadReport, copy_into
 
 # VLBertConfig keys that describe the text stream and come from the BERT config.
 TEXT_KEYS = (
@@ -24,19 +24,6 @@ TEXT_KEYS = (
     "layer_norm_eps",
     "pad_token_id",
 )
-
-
-@dataclass
-class LoadReport:
-    loaded: list[str] = field(default_factory=list)  # our keys that received weights
-    missing: list[str] = field(default_factory=list)  # text-stream keys the checkpoint lacked
-    unexpected: list[str] = field(default_factory=list)  # checkpoint keys with no place here
-
-    def __str__(self) -> str:
-        return (
-            f"loaded {len(self.loaded)} tensors; missing {len(self.missing)}: {self.missing[:8]}; "
-            f"unexpected {len(self.unexpected)}: {self.unexpected[:8]}"
-        )
 
 
 def text_config_from_bert(source: str) -> dict[str, Any]:
@@ -66,20 +53,15 @@ def load_text_stream(model: nn.Module, source: str) -> LoadReport:
     absent = set(info["missing_keys"])  # heads a plain BertModel checkpoint does not carry
     has_prefix = hasattr(model, "vlbert")
     ours = model.state_dict()
-    report = LoadReport()
-    with torch.no_grad():
-        for key, value in bert.state_dict().items():
-            target = _bert_to_ours(key, has_prefix)
-            if key in absent or (target is not None and target not in ours):
-                target = None
-            if target is None:
-                if key not in absent and not key.endswith((".position_ids", ".token_type_ids")):
-                    report.unexpected.append(key)
-                continue
-            if ours[target].shape != value.shape:
-                raise ValueError(f"{key} {tuple(value.shape)} does not fit {target} {tuple(ours[target].shape)}")
-            ours[target].copy_(value)
-            report.loaded.append(target)
+    mapped, unexpected = {}, []
+    for key, value in bert.state_dict().items():
+        target = _bert_to_ours(key, has_prefix)
+        if key not in absent and target is not None and target in ours:
+            mapped[target] = value
+        elif key not in absent and not key.endswith((".position_ids", ".token_type_ids")):
+            unexpected.append(key)  # by its BERT name
+    report = copy_into(ours, mapped, source)
+    report.unexpected = unexpected
     text_prefix = ("vlbert." if has_prefix else "") + "embeddings."
     layer_prefix = ("vlbert." if has_prefix else "") + "encoder.layer."
     loaded = set(report.loaded)

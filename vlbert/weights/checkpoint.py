@@ -1,8 +1,10 @@
-"""Saving and loading vlbert model directories (`config.json` + `model.safetensors`).
+"""Saving and loading the weights of vlbert model directories (`model.safetensors`), side by side.
 
-Loading builds the model normally and then copies the saved tensors in, so every buffer (ours and
-timm's) is initialised as in a fresh model. A backbone checkpoint loads into any task model (its
-new heads are reported), and a task checkpoint loads into the backbone (its heads are skipped).
+Loading builds the model normally and then copies the saved tensors in (`copy_into`, also used for
+BERT checkpoints), so every buffer (ours and timm's) is initialised as in a fresh model. A backbone
+checkpoint loads into any task model (its new heads are reported), and a task checkpoint loads
+into the backbone (its heads are skipped). This package maps and copies state dicts; it never
+imports the model classes (`vlbert.models` imports it).
 """
 
 from __future__ import annotations
@@ -11,17 +13,29 @@ import json
 import os
 import pickle
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
-
-from vlbert.weights.bert_init import LoadReport
 
 WEIGHTS_NAME = "model.safetensors"
 INDEX_NAME = "model.safetensors.index.json"
+
+
+@dataclass
+class LoadReport:
+    loaded: list[str] = field(default_factory=list)  # our keys that received weights
+    missing: list[str] = field(default_factory=list)  # our keys the checkpoint lacked
+    unexpected: list[str] = field(default_factory=list)  # checkpoint keys with no place here
+
+    def __str__(self) -> str:
+        return (
+            f"loaded {len(self.loaded)} tensors; missing {len(self.missing)}: {self.missing[:8]}; "
+            f"unexpected {len(self.unexpected)}: {self.unexpected[:8]}"
+        )
 
 
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")  # "name" or "owner/name"
@@ -55,6 +69,12 @@ def resolve_directory(name_or_path: str | os.PathLike[str]) -> Path:
         raise FileNotFoundError(f"{name_or_path}: no such directory, and the hub could not provide it ({err})") from err
 
 
+def write_state_dict(state: dict[str, Tensor], directory: Path) -> None:
+    """The tensors as `directory/model.safetensors` (contiguous copies where needed)."""
+    state = {k: v.detach().contiguous() for k, v in state.items()}
+    save_file(state, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+
+
 def read_state_dict(directory: Path) -> dict[str, Tensor]:
     """All tensors of a saved model, single file or sharded."""
     single = directory / WEIGHTS_NAME
@@ -81,10 +101,10 @@ def _align_prefix(state: dict[str, Tensor], model: nn.Module, prefix: str) -> di
     return state
 
 
-def load_weights(model: nn.Module, directory: Path, prefix: str = "vlbert") -> LoadReport:
-    """Copy a saved state dict into `model`; shapes must match. Tied weights count as loaded."""
-    state = _align_prefix(read_state_dict(directory), model, prefix)
-    own = model.state_dict()
+def copy_into(own: dict[str, Tensor], state: dict[str, Tensor], source: str | Path) -> LoadReport:
+    """Copy each tensor of `state` into the tensor of the same name of `own` (a module's
+    `state_dict()`, which shares its storage); shapes must match (ValueError naming `source` and the
+    key). Keys of `state` with no place in `own` are reported unexpected; `missing` is the caller's."""
     report = LoadReport()
     with torch.no_grad():
         for key, value in state.items():
@@ -92,9 +112,17 @@ def load_weights(model: nn.Module, directory: Path, prefix: str = "vlbert") -> L
                 report.unexpected.append(key)
                 continue
             if own[key].shape != value.shape:
-                raise ValueError(f"{directory}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}")
+                raise ValueError(f"{source}: {key} has shape {tuple(value.shape)}, the model {tuple(own[key].shape)}")
             own[key].copy_(value)
             report.loaded.append(key)
+    return report
+
+
+def load_weights(model: nn.Module, directory: Path, prefix: str = "vlbert") -> LoadReport:
+    """Copy a saved state dict into `model`; shapes must match. Tied weights count as loaded."""
+    state = _align_prefix(read_state_dict(directory), model, prefix)
+    own = model.state_dict()
+    report = copy_into(own, state, directory)
     loaded_ptrs = {own[k].data_ptr() for k in report.loaded}
     report.missing = [k for k in own if k not in state and own[k].data_ptr() not in loaded_ptrs]
     return report

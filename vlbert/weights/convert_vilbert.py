@@ -19,7 +19,8 @@ Key mapping, original -> vlbert (backbone under `bert.` -> `vlbert.`):
 | `vil_logit` (retrieval score) | `itm_head.classifier` row 1 (row 0 zero) when converting for retrieval |
 
 Old checkpoints with LayerNorm `gamma`/`beta` and a `module.` prefix (DataParallel) are accepted.
-`convert_checkpoint` reports by name every original tensor it drops, every converted tensor the
+This module maps state dicts only; `vlbert.factory.convert_checkpoint` builds and saves the model
+from them, and reports by name every original tensor it drops, every converted tensor the
 target task model has no place for, and every original config key it ignores (`ConversionReport`).
 Checkpoints are opened with `torch.load(weights_only=True)`: no pickled code runs.
 """
@@ -204,49 +205,25 @@ def config_from_original(path: str | Path | None, **overrides: Any) -> VLBertCon
 TASK_EMBEDDINGS = "vlbert.embeddings.task_embeddings.weight"
 
 
-def convert_checkpoint(
-    checkpoint: str | Path,
-    out_dir: str | Path,
-    config_json: str | Path | None = None,
-    task: str = "pretraining",
-    **overrides: Any,
-) -> ConversionReport:
-    """Convert an original checkpoint into a vlbert model directory (`from_pretrained`-loadable).
-
-    A checkpoint with `bert.embeddings.task_embeddings` (12-in-1, trained with
-    `--task_specific_tokens`, which the released config file does not record) turns
-    `task_specific_tokens` on, and `default_task_id` to the task the head was trained on where
-    that is one task (`vqa`: 1); pass `default_task_id=` to choose (e.g. 8 for Flickr30k retrieval)."""
-    from vlbert.models.task_tokens import TASK_ID_FOR_HEAD
-    from vlbert.models.tasks import TASK_MODELS
-
-    original = load_original_state_dict(checkpoint)
-    report = original_to_vlbert(original, task)
-    if report.unknown:
-        raise ValueError(f"{checkpoint}: keys this converter does not know: {report.unknown[:10]}")
-    if task == "vqa" and "vqa_head.logit_fc.3.weight" in report.state_dict:
-        overrides.setdefault("num_answers", report.state_dict["vqa_head.logit_fc.3.weight"].shape[0])
-    if TASK_EMBEDDINGS in report.state_dict:
+def implied_config(report: ConversionReport, task: str, head_task_id: int | None = None) -> dict[str, Any]:
+    """The config keys the converted tensors imply: the VQA answer count, and for a checkpoint with
+    12-in-1's task embeddings `task_specific_tokens`, their number, and `default_task_id` =
+    `head_task_id` (the 12-in-1 task whose head `task` takes over) when there is one. Sets
+    `report.task_specific_tokens`."""
+    state, implied = report.state_dict, {}
+    if task == "vqa" and "vqa_head.logit_fc.3.weight" in state:
+        implied["num_answers"] = state["vqa_head.logit_fc.3.weight"].shape[0]
+    if TASK_EMBEDDINGS in state:
         report.task_specific_tokens = True
-        overrides.setdefault("task_specific_tokens", True)
-        overrides.setdefault("num_task_embeddings", report.state_dict[TASK_EMBEDDINGS].shape[0])
-        if TASK_ID_FOR_HEAD.get(task) is not None:
-            overrides.setdefault("default_task_id", TASK_ID_FOR_HEAD[task])
-    original_config = json.loads(Path(config_json).read_text()) if config_json is not None else {}
-    kwargs, report.ignored_config = original_config_kwargs(original_config)
-    config = VLBertConfig(**{**kwargs, **overrides})
-    model = TASK_MODELS[task](config)
-    own = model.state_dict()
-    state = {k: v for k, v in report.state_dict.items() if k in own}
-    report.not_loaded = sorted(k for k in report.state_dict if k not in own)
-    report.default_task_id = config.default_task_id
-    if report.task_specific_tokens and not config.task_specific_tokens:
-        raise ValueError(f"{checkpoint}: the checkpoint has task embeddings (12-in-1's task tokens) but "
-                         "task_specific_tokens=False was asked for: its outputs would not be the original's")
-    result = model.load_state_dict(state, strict=False)
-    missing_backbone = [k for k in result.missing_keys if k.startswith("vlbert.")]
-    if missing_backbone:
-        raise ValueError(f"{checkpoint}: backbone weights missing from the checkpoint: {missing_backbone[:10]}")
-    report.new_heads = sorted({k.rsplit(".", 2)[0] for k in result.missing_keys})
-    model.save_pretrained(str(out_dir))
-    return report
+        implied.update(task_specific_tokens=True, num_task_embeddings=state[TASK_EMBEDDINGS].shape[0])
+        if head_task_id is not None:
+            implied["default_task_id"] = head_task_id
+    return implied
+
+
+def read_original_config(path: str | Path | None, report: ConversionReport) -> dict[str, Any]:
+    """`VLBertConfig` keyword arguments of an original config JSON (None: none); the keys it
+    ignores go to `report.ignored_config`."""
+    original = json.loads(Path(path).read_text()) if path is not None else {}
+    kwargs, report.ignored_config = original_config_kwargs(original)
+    return kwargs

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from vlbert.data.schema import DataError, SampleQuestion, SampleRecord, ShardSample
-from vlbert.data.shards import (
+from vlbert.data.shards.schema import DataError, SampleQuestion, SampleRecord, ShardSample
+from vlbert.data.shards.writer import (
     MANIFEST,
     ShardInfo,
     WriteSummary,
@@ -26,7 +26,9 @@ from vlbert.data.shards import (
     write_manifest,
     write_shard,
 )
-from vlbert.data.sort_of_clevr import (
+from vlbert.data.sources.sort_of_clevr.captions import make_captions
+from vlbert.data.sources.sort_of_clevr.regions import oracle_regions
+from vlbert.data.sources.sort_of_clevr.scenes import (
     QUESTIONS_PER_TYPE,
     Scene,
     SceneQuestion,
@@ -36,8 +38,6 @@ from vlbert.data.sort_of_clevr import (
     sample_questions,
     sample_scene,
 )
-from vlbert.data.sort_of_clevr_captions import make_captions
-from vlbert.data.sort_of_clevr_regions import oracle_regions
 
 SOURCE = "sort-of-clevr"
 PREFIX = "sortofclevr"
@@ -141,7 +141,7 @@ def make_sort_of_clevr_shards(
     """Write ``splits`` (name -> number of images, e.g. ``{"train": 9800, "test": 200}``) as shards.
 
     ``resume`` keeps the shards an interrupted run already finished and writes the rest;
-    ``regions`` adds the oracle detector's region features (see ``sort_of_clevr_regions``).
+    ``regions`` adds the oracle detector's region features (see ``vlbert.data.sources.sort_of_clevr.regions``).
     """
     if shard_size < 1 or workers < 1 or any(n < 0 for n in splits.values()):
         raise DataError("shard size and workers must be at least 1 and image counts non-negative")

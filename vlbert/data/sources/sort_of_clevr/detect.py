@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from vlbert.data.schema import DataError, RegionFeatures
-from vlbert.data.sort_of_clevr import COLORS
-from vlbert.data.sort_of_clevr_regions import class_distribution
+from vlbert.data.shards.schema import DataError, RegionFeatures
+from vlbert.data.sources.sort_of_clevr.regions import class_distribution
+from vlbert.data.sources.sort_of_clevr.scenes import COLORS
 
 OBJECT_PIXELS = 11  # side of an object in a 75 x 75 scene
 TOLERANCE = 60  # max per-channel distance to a palette colour

@@ -13,9 +13,9 @@ import os
 import re
 from typing import Any
 
-from vlbert.data.converters import ImageEntry, WriteOptions, require_dir, require_file, write_entries
-from vlbert.data.schema import DataError, SampleQuestion
-from vlbert.data.shards import WriteSummary
+from vlbert.data.shards.schema import DataError, SampleQuestion
+from vlbert.data.shards.writer import WriteSummary
+from vlbert.data.sources.converters import ImageEntry, WriteOptions, require_dir, require_file, write_entries
 
 SOURCE = "vqav2"
 NO_ANSWER_TYPE = "unknown"  # the question type recorded when there are no annotations

@@ -13,8 +13,8 @@ from typing import Any, Iterator, Sequence
 import webdataset as wds
 from webdataset.tariterators import tarfile_samples
 
-from vlbert.data.schema import DataError, SampleRecord
-from vlbert.data.stats import ErrorPolicy
+from vlbert.data.shards.schema import DataError, SampleRecord
+from vlbert.data.shards.stats import ErrorPolicy
 
 MANIFEST = "manifest.json"
 IMAGE_MEMBERS = ("png", "jpg", "jpeg")

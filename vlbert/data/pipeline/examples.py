@@ -9,13 +9,13 @@ from typing import Callable
 from PIL import Image
 from torch import Tensor
 
-from vlbert.data.batch import Example
-from vlbert.data.images import Regions, decode_image, load_regions
-from vlbert.data.schema import DataError
-from vlbert.data.stats import DataStats, SampleError
-from vlbert.data.tasks import Item
-from vlbert.data.tokenize import TextEncoder
-from vlbert.data.vqa import AnswerVocab, soft_scores
+from vlbert.data.pipeline.answers import AnswerVocab, soft_scores
+from vlbert.data.pipeline.batch import Example
+from vlbert.data.pipeline.images import Regions, decode_image, load_regions
+from vlbert.data.pipeline.items import Item
+from vlbert.data.pipeline.tokenize import TextEncoder
+from vlbert.data.shards.schema import DataError
+from vlbert.data.shards.stats import DataStats, SampleError
 
 INPUTS = ("regions", "pixels")
 LONG_TEXT_POLICIES = ("truncate", "error")

@@ -1,4 +1,4 @@
-"""Write :class:`~vlbert.data.schema.ShardSample` s into webdataset shards plus a ``manifest.json``.
+"""Write :class:`~vlbert.data.shards.schema.ShardSample` s into webdataset shards plus a ``manifest.json``.
 
 Shards are named ``{prefix}-{index:06d}.tar``; samples of different splits go to different shard
 series (prefix ``{prefix}-{split}``) so that a loader can pick a split from the manifest alone.
@@ -16,7 +16,7 @@ from typing import Any, Iterable
 
 import webdataset as wds
 
-from vlbert.data.schema import FORMAT, DataError, ShardSample
+from vlbert.data.shards.schema import FORMAT, DataError, ShardSample
 
 MANIFEST = "manifest.json"
 _NAME_PART = re.compile(r"^[A-Za-z0-9_-]+$")

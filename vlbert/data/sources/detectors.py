@@ -7,8 +7,8 @@ from typing import Callable
 
 from PIL import Image
 
-from vlbert.data.schema import RegionFeatures
-from vlbert.data.sort_of_clevr_detect import detect_objects
+from vlbert.data.shards.schema import RegionFeatures
+from vlbert.data.sources.sort_of_clevr.detect import detect_objects
 
 Detector = Callable[[Image.Image], RegionFeatures]
 DETECTORS: dict[str, Detector] = {

@@ -13,8 +13,8 @@ import random
 import numpy as np
 from PIL import Image
 
-from vlbert.data.schema import RegionFeatures
-from vlbert.data.sort_of_clevr import COLORS, SHAPES, Scene
+from vlbert.data.shards.schema import RegionFeatures
+from vlbert.data.sources.sort_of_clevr.scenes import COLORS, SHAPES, Scene
 
 CLASSES = tuple(f"{color} {shape}" for color in COLORS for shape in SHAPES)
 TRUE_CLASS_PROB = 0.9

@@ -4,11 +4,11 @@ Each source has a reader that turns its annotation files into :class:`ImageEntry
 captions/questions); :func:`write_entries` does the rest for all of them: reads the image bytes
 (kept as they are for JPEG and PNG), optionally attaches per-image region features
 (``{features_dir}/{image_id}.npz``), and writes shards and a manifest. Missing or unreadable files
-are skipped and counted, or raise a :class:`~vlbert.data.schema.DataError` naming the file.
+are skipped and counted, or raise a :class:`~vlbert.data.shards.schema.DataError` naming the file.
 
 Sources: an image folder with JSONL/CSV captions (:func:`convert_folder`), COCO and Flickr30k in
 the Karpathy-split JSON (:func:`convert_karpathy`), and VQAv2 (:func:`convert_vqav2` in
-``vlbert.data.convert_vqav2``).
+``vlbert.data.sources.vqav2``).
 """
 
 from __future__ import annotations
@@ -25,8 +25,15 @@ from typing import Iterable, Iterator
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vlbert.data.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
-from vlbert.data.shards import MANIFEST, ShardInfo, ShardSetWriter, WriteSummary, prepare_output_dir, write_manifest
+from vlbert.data.shards.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
+from vlbert.data.shards.writer import (
+    MANIFEST,
+    ShardInfo,
+    ShardSetWriter,
+    WriteSummary,
+    prepare_output_dir,
+    write_manifest,
+)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # image files, by name
 _KEPT_FORMATS = {"JPEG": "jpg", "PNG": "png"}

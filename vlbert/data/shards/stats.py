@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from vlbert.data.schema import DataError
+from vlbert.data.shards.schema import DataError
 
 OnError = Literal["skip", "raise"]
 ON_ERROR: tuple[str, ...] = ("skip", "raise")

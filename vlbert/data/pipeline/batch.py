@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from vlbert.data.stats import DataStats
+from vlbert.data.shards.stats import DataStats
 
 # `VLBertModel.forward` keyword arguments that a batch provides.
 MODEL_INPUTS = (

@@ -14,8 +14,8 @@ from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor, nn
 
-from vlbert.data.schema import DataError, RegionFeatures
-from vlbert.data.stats import SampleError
+from vlbert.data.shards.schema import DataError, RegionFeatures
+from vlbert.data.shards.stats import SampleError
 
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _WITH_ALPHA = ("RGBA", "RGBa", "LA", "La", "PA")

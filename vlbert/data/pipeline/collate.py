@@ -10,10 +10,10 @@ from typing import Sequence
 import torch
 from torch import Tensor
 
-from vlbert.data.batch import Batch, Example
-from vlbert.data.masking import derive_seed, mask_regions, mask_tokens
-from vlbert.data.stats import DataStats
-from vlbert.data.tokenize import TextSpec
+from vlbert.data.pipeline.batch import Batch, Example
+from vlbert.data.pipeline.masking import derive_seed, mask_regions, mask_tokens
+from vlbert.data.pipeline.tokenize import TextSpec
+from vlbert.data.shards.stats import DataStats
 
 
 @dataclass

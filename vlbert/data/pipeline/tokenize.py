@@ -15,7 +15,7 @@ from pathlib import Path
 from tokenizers import normalizers, pre_tokenizers
 from transformers import AutoTokenizer, BertTokenizerFast, PreTrainedTokenizerBase
 
-from vlbert.data.schema import DataError
+from vlbert.data.shards.schema import DataError
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # [PAD] first: id 0
 _CONFIG_FILES = ("tokenizer.json", "tokenizer_config.json")

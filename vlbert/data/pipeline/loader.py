@@ -30,24 +30,24 @@ import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset
 from transformers import PreTrainedTokenizerBase
 
-from vlbert.data.batch import Batch, Example
-from vlbert.data.collate import CollateConfig, Collator
-from vlbert.data.examples import IMAGE_REASONS, ExampleBuilder
-from vlbert.data.images import ImageConfig, build_image_transform
-from vlbert.data.masking import derive_seed
-from vlbert.data.records import RecordParser, ShardReader, ShardSource, resolve_shards
-from vlbert.data.schema import DataError
-from vlbert.data.stats import DataStats, ErrorPolicy, SampleError
-from vlbert.data.tasks import Item, TaskExpander, check_task
-from vlbert.data.tokenize import TextEncoder, TextSpec
-from vlbert.data.vqa import AnswerVocab
+from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.data.pipeline.batch import Batch, Example
+from vlbert.data.pipeline.collate import CollateConfig, Collator
+from vlbert.data.pipeline.examples import IMAGE_REASONS, ExampleBuilder
+from vlbert.data.pipeline.images import ImageConfig, build_image_transform
+from vlbert.data.pipeline.items import Item, TaskExpander, check_text
+from vlbert.data.pipeline.masking import derive_seed
+from vlbert.data.pipeline.tokenize import TextEncoder, TextSpec
+from vlbert.data.shards.records import RecordParser, ShardReader, ShardSource, resolve_shards
+from vlbert.data.shards.schema import DataError
+from vlbert.data.shards.stats import DataStats, ErrorPolicy, SampleError
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass
 class DataConfig:
-    """How shards become examples (the task is an argument of `make_dataset`)."""
+    """How shards become examples (the texts to read are an argument of `make_dataset`)."""
 
     inputs: str = "regions"  # "regions" (npz features) or "pixels" (decoded images)
     split: str | None = None  # pick the manifest's shards of this split
@@ -93,12 +93,13 @@ class StreamPosition:
 
 
 class ShardDataset(IterableDataset):
-    """One epoch of `Example` s of ``task`` from webdataset shards (see the module doc)."""
+    """One epoch of `Example` s of ``text`` (each caption or each question) from webdataset shards
+    (see the module doc)."""
 
     def __init__(
         self,
         shards: ShardSource,
-        task: str,
+        text: str,
         tokenizer: PreTrainedTokenizerBase,
         config: DataConfig,
         answer_vocab: AnswerVocab | None = None,
@@ -106,12 +107,12 @@ class ShardDataset(IterableDataset):
         start: StreamPosition | int = 0,
     ) -> None:
         super().__init__()
-        self.shards, self.task, self.config, self.epoch, self.start = shards, task, config, epoch, start
+        self.shards, self.text, self.config, self.epoch, self.start = shards, text, config, epoch, start
         transform = build_image_transform(config.image) if config.inputs == "pixels" else None
         cache = 0 if config.image.augment else int(config.image_cache_mb * 2**20)
         self.builder = ExampleBuilder(TextEncoder(tokenizer, config.max_length), config.inputs, transform,
                                       config.max_regions, answer_vocab, config.on_long_text, cache)  # fmt: skip
-        check_task(task, config.caption_mode)
+        check_text(text, config.caption_mode)
         ErrorPolicy(config.on_error)  # validates on_error
 
     def skip_for(self, worker: int, num_workers: int) -> int:
@@ -133,7 +134,7 @@ class ShardDataset(IterableDataset):
             wds.split_by_worker,
             ShardReader(policy, self.shards.counts),
             RecordParser(policy, needs_image=cfg.inputs == "pixels", needs_features=cfg.inputs == "regions"),
-            TaskExpander(self.task, policy, cfg.caption_mode, cfg.seed, self.epoch, cfg.label_fraction),
+            TaskExpander(self.text, policy, cfg.caption_mode, cfg.seed, self.epoch, cfg.label_fraction),
         ]
         if shuffle:
             seed = derive_seed(cfg.seed, self.epoch, rank, worker)
@@ -194,17 +195,18 @@ def attach_stats(examples: Iterator[Example], policy: ErrorPolicy, worker: int) 
 
 def make_dataset(
     source: str | os.PathLike[str] | Sequence[str],
-    task: str,
+    text: str,
     tokenizer: PreTrainedTokenizerBase,
     config: DataConfig | None = None,
     answer_vocab: AnswerVocab | None = None,
     epoch: int = 0,
     start: StreamPosition | int = 0,
 ) -> ShardDataset:
-    """Examples of ``task`` ("pretrain", "vqa", "retrieval", "caption") from a shard directory,
-    a tar path / brace pattern or a list of urls, for ``epoch``, starting at ``start``."""
+    """Examples of ``text`` ("captions": one per caption; "questions": one per VQA question) from a
+    shard directory, a tar path / brace pattern or a list of urls, for ``epoch``, starting at
+    ``start``. A task's texts are `vlbert.models.tasks.task_text(task)`."""
     config = config or DataConfig()
-    return ShardDataset(resolve_shards(source, config.split), task, tokenizer, config, answer_vocab, epoch, start)
+    return ShardDataset(resolve_shards(source, config.split), text, tokenizer, config, answer_vocab, epoch, start)
 
 
 @dataclass
@@ -276,7 +278,7 @@ def make_loader(
 
 def batch_factory(
     source: str | os.PathLike[str] | Sequence[str],
-    task: str,
+    text: str,
     tokenizer: PreTrainedTokenizerBase,
     batch_size: int,
     config: DataConfig | None = None,
@@ -291,7 +293,7 @@ def batch_factory(
 
     def make_batches(epoch: int, skip: int) -> Iterator[Batch]:
         start = StreamPosition.after_batches(epoch, skip, batch_size, num_workers)
-        dataset = ShardDataset(shards, task, tokenizer, config or DataConfig(), answer_vocab, epoch, start)
+        dataset = ShardDataset(shards, text, tokenizer, config or DataConfig(), answer_vocab, epoch, start)
         return iter(make_loader(dataset, tokenizer, batch_size, collate, num_workers, report=report))
 
     return make_batches

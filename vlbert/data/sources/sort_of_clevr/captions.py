@@ -14,7 +14,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from vlbert.data.sort_of_clevr import COLORS, SHAPES, Scene, SceneObject, neighbour
+from vlbert.data.sources.sort_of_clevr.scenes import COLORS, SHAPES, Scene, SceneObject, neighbour
 
 ROWS = ("top", "middle", "bottom")
 COLUMNS = ("left", "center", "right")

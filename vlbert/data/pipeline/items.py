@@ -1,5 +1,7 @@
 """Task expansion: one `Record` (an image with its captions and questions) -> the `Item` s a task
-trains on. Items share their record (no image bytes are copied) and are decoded later."""
+trains on: one per caption, or one per question (VQA). Which of the two a task reads is the task
+model's `text_kind` (`vlbert.models.tasks.task_text`); this layer knows no task names. Items share
+their record (no image bytes are copied) and are decoded later."""
 
 from __future__ import annotations
 
@@ -7,18 +9,18 @@ import random
 from dataclasses import dataclass
 from typing import Iterator
 
-from vlbert.data.masking import derive_seed
-from vlbert.data.records import Record
-from vlbert.data.schema import DataError, SampleQuestion
-from vlbert.data.stats import ErrorPolicy
+from vlbert.data.pipeline.masking import derive_seed
+from vlbert.data.shards.records import Record
+from vlbert.data.shards.schema import DataError, SampleQuestion
+from vlbert.data.shards.stats import ErrorPolicy
 
-TASKS = ("pretrain", "vqa", "retrieval", "caption")
+TEXT_KINDS = ("captions", "questions")
 CAPTION_MODES = ("each", "random", "first")
 
 
-def check_task(task: str, caption_mode: str = "each") -> None:
-    if task not in TASKS:
-        raise DataError(f"task must be one of {TASKS}, got {task!r}")
+def check_text(text: str, caption_mode: str = "each") -> None:
+    if text not in TEXT_KINDS:
+        raise DataError(f"text must be one of {TEXT_KINDS}, got {text!r}")
     if caption_mode not in CAPTION_MODES:
         raise DataError(f"caption_mode must be one of {CAPTION_MODES}, got {caption_mode!r}")
 
@@ -72,21 +74,21 @@ def question_items(record: Record, policy: ErrorPolicy, label_fraction: float = 
 
 
 class TaskExpander:
-    """Pipeline stage: records -> items of ``task``. The random caption choice is seeded by
+    """Pipeline stage: records -> items of ``text`` ("captions" or "questions"). The random caption choice is seeded by
     (seed, epoch, sample key), so it does not depend on worker count or shard order."""
 
     def __init__(
-        self, task: str, policy: ErrorPolicy, caption_mode: str = "each", seed: int = 0, epoch: int = 0,
+        self, text: str, policy: ErrorPolicy, caption_mode: str = "each", seed: int = 0, epoch: int = 0,
         label_fraction: float = 1.0,
     ) -> None:
-        check_task(task, caption_mode)
+        check_text(text, caption_mode)
         if not 0.0 < label_fraction <= 1.0:
             raise DataError(f"label_fraction must be in (0, 1], got {label_fraction}")
-        self.task, self.policy, self.caption_mode = task, policy, caption_mode
+        self.text, self.policy, self.caption_mode = text, policy, caption_mode
         self.seed, self.epoch, self.label_fraction = seed, epoch, label_fraction
 
     def expand(self, record: Record) -> list[Item]:
-        if self.task == "vqa":
+        if self.text == "questions":
             return question_items(record, self.policy, self.label_fraction)
         rng = random.Random(derive_seed(self.seed, self.epoch, record.key))
         return caption_items(record, self.policy, self.caption_mode, rng)
