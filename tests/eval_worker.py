@@ -27,6 +27,7 @@ SETTINGS = {  # name -> (task, overrides)
     "vqa-limit": ("vqa", [*VARIED, "eval.limit=23"]),
     "retrieval-two-stage": ("retrieval", ["eval.k=3"]),
     "retrieval-all-pairs": ("retrieval", ["eval.retrieval_mode=all-pairs", "eval.limit=7"]),
+    "retrieval-itc": ("retrieval", ["eval.retrieval_mode=itc"]),  # the ITC similarity alone
     "retrieval-first": ("retrieval", ["eval.k=2", "eval.caption_mode=first"]),
     "retrieval-one-image": ("retrieval", ["eval.limit=1"]),  # the second process keeps no caption
     "captioning": ("captioning", ["eval.max_caption_length=8", "eval.caption_mode=first", "eval.num_beams=2"]),

@@ -146,20 +146,37 @@ def test_rotated_boxes_move_every_real_region_and_keep_the_padding():
 
 
 def test_box_negatives_add_one_itm_row_per_caption_scored_against_its_moved_boxes():
-    from vlbert.engine.objectives import ObjectiveConfig, box_negative_logits, pretrain_objective
+    from vlbert.engine.objectives import ObjectiveConfig, box_negatives, pretrain_objective
 
     torch.manual_seed(0)
     model = vlbert.create_model("tiny", task="pretraining").eval()
     batch = pretrain_batch()
-    text, _ = model.vlbert.encode_pair(**batch.model_inputs())
-    moved = box_negative_logits(model, batch, text, torch.Generator().manual_seed(0))
-    assert moved.shape == (4, 2)
-    same = model.match_logits(*model.vlbert.encode_pair(**batch.model_inputs()))
-    assert not torch.allclose(moved, same)  # other boxes, other scores
+    text, image = model.vlbert.encode_pair(**batch.model_inputs())
+    moved = box_negatives(model, batch, torch.Generator().manual_seed(0))
+    assert moved.rows.tolist() == [0, 1, 2, 3] and moved.states.hidden.shape == image.hidden.shape
+    logits = model.match_logits(text.select(moved.rows), moved.states)
+    same = model.match_logits(text, image)
+    assert logits.shape == (4, 2) and not torch.allclose(logits, same)  # other boxes, other scores
     cfg = ObjectiveConfig(box_negatives=True)
-    with_boxes = pretrain_objective(model, batch, cfg, torch.Generator().manual_seed(0)).parts["itm"]
-    without = pretrain_objective(model, batch, ObjectiveConfig(), torch.Generator().manual_seed(0)).parts["itm"]
-    assert torch.isfinite(with_boxes) and not torch.allclose(with_boxes, without)
+    with_boxes = pretrain_objective(model, batch, cfg, torch.Generator().manual_seed(0)).parts
+    without = pretrain_objective(model, batch, ObjectiveConfig(), torch.Generator().manual_seed(0)).parts
+    assert torch.isfinite(with_boxes["itm"]) and not torch.allclose(with_boxes["itm"], without["itm"])
+    assert with_boxes["itc"] > without["itc"]  # more negatives in the contrastive softmax
+
+
+def test_itc_extra_images_are_text_to_image_negatives_only():
+    from vlbert.losses import itc_loss
+
+    torch.manual_seed(0)
+    text, image, extra = (torch.nn.functional.normalize(torch.randn(n, 8), dim=-1) for n in (3, 3, 2))
+    scale = torch.tensor(5.0)
+    logits = scale * text @ image.t()
+    t2i = torch.cat([logits, scale * text @ extra.t()], 1)  # [3, 5]: captions against 5 images
+    target = torch.arange(3)
+    expected = 0.5 * (torch.nn.functional.cross_entropy(t2i, target)
+                      + torch.nn.functional.cross_entropy(logits.t(), target))
+    assert torch.allclose(itc_loss(text, image, scale, extra), expected)
+    assert torch.allclose(itc_loss(text, image, scale, extra[:0]), itc_loss(text, image, scale))
 
 
 def test_optimizer_is_fused_on_cpu_and_steps_like_the_loop():

@@ -143,3 +143,15 @@ def test_vqa_accuracy_per_type_and_subtype():
     metrics = evaluate_vqa(Fixed(), [batch], AnswerVocab(["square", "left", "right"]))
     assert metrics == pytest.approx({"vqa_acc": 0.5, "vqa_acc_nonrelational": 2 / 3, "vqa_acc_relational": 0.0,
                                      "vqa_acc_subtype_horizontal": 2 / 3, "vqa_acc_subtype_count": 0.0})
+
+
+def test_itc_mode_ranks_by_the_contrastive_similarity_alone():
+    from vlbert.run.evaluation import Gallery, gallery_scores
+
+    model, imgs, caps, texts, images = _retrieval_setup()
+    gallery = Gallery(texts=[(caps.input_ids, caps.attention_mask)],
+                      images=[dict(region_features=imgs.region_features, region_boxes=imgs.region_boxes)],
+                      owner=torch.arange(12) // 2, references=[], image_ids=[], text_positions=[], image_positions=[])
+    scores = gallery_scores(model, gallery, "itc")
+    torch.testing.assert_close(scores, texts.embeds @ images.embeds.t())  # [12 captions, 6 images]
+    assert not torch.allclose(scores, gallery_scores(model, gallery, "all-pairs"))  # no ITM pass in it

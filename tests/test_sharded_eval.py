@@ -1,5 +1,5 @@
 """Evaluation shared out over two gloo processes gives the metrics of one process, exactly
-(tests/eval_worker.py: VQA, retrieval in both modes, captioning, with and without eval.limit)."""
+(tests/eval_worker.py: VQA, retrieval in each mode, captioning, with and without eval.limit)."""
 
 import json
 

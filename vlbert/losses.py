@@ -58,11 +58,16 @@ def itm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.float(), labels.long())
 
 
-def itc_loss(text_embed: Tensor, image_embed: Tensor, logit_scale: Tensor) -> Tensor:
-    """Symmetric InfoNCE over the batch: caption i matches image i. Embeddings [B, E], unit norm."""
+def itc_loss(text_embed: Tensor, image_embed: Tensor, logit_scale: Tensor,
+             extra_image_embed: Tensor | None = None) -> Tensor:
+    """Symmetric InfoNCE over the batch: caption i matches image i. Embeddings [B, E], unit norm.
+    `extra_image_embed` [P, E]: more images that match no caption, as extra text->image negatives."""
     logits = logit_scale * text_embed.float() @ image_embed.float().t()  # [B, B]
     target = torch.arange(logits.shape[0], device=logits.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target))
+    t2i = logits
+    if extra_image_embed is not None:
+        t2i = torch.cat([logits, logit_scale * text_embed.float() @ extra_image_embed.float().t()], 1)  # [B, B + P]
+    return 0.5 * (F.cross_entropy(t2i, target) + F.cross_entropy(logits.t(), target))
 
 
 def vqa_loss(logits: Tensor, soft_scores: Tensor) -> Tensor:
@@ -98,8 +103,10 @@ def pretraining_loss(
     targets: PreTrainingTargets,
     weights: dict[str, float],
     region_objective: str,
+    extra_image_embed: Tensor | None = None,
 ) -> LossOutput:
-    """Weighted sum of the objectives in `weights` ({"mlm", "mrm", "itm", "itc"} -> weight)."""
+    """Weighted sum of the objectives in `weights` ({"mlm", "mrm", "itm", "itc"} -> weight);
+    `extra_image_embed` [P, E]: extra ITC negatives (see `itc_loss`)."""
     parts: dict[str, Tensor] = {}
     if weights.get("mlm") and targets.mlm_labels is not None:
         parts["mlm"] = mlm_loss(out.mlm_logits, targets.mlm_labels)
@@ -116,7 +123,7 @@ def pretraining_loss(
     if weights.get("itm") and targets.itm_labels is not None:
         parts["itm"] = itm_loss(out.itm_logits, targets.itm_labels)
     if weights.get("itc") and targets.itc_pairs_aligned:
-        parts["itc"] = itc_loss(out.text_embed, out.image_embed, out.logit_scale)
+        parts["itc"] = itc_loss(out.text_embed, out.image_embed, out.logit_scale, extra_image_embed)
     if not parts:
         raise ValueError(f"no objective to compute: weights {weights} and the targets given share none")
     total = sum(weights[name] * value for name, value in parts.items())

@@ -52,7 +52,7 @@ class DataSection:
 
 @dataclass
 class EvalSection:
-    retrieval_mode: Literal["two-stage", "all-pairs"] = "two-stage"  # ITC top-k then ITM, or ITM on every pair
+    retrieval_mode: Literal["two-stage", "all-pairs", "itc"] = "two-stage"  # ITC top-k then ITM, ITM on every pair, or ITC alone
     k: int = 16  # ITC candidates re-ranked by ITM
     num_beams: int = 1  # captioning: 1 = greedy decoding
     max_caption_length: int = 24  # captioning: tokens generated at most

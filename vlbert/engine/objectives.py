@@ -33,8 +33,9 @@ from vlbert.models.outputs import ImageStates, TextStates
 class ObjectiveConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(mlm=1.0, mrm=1.0, itm=1.0, itc=1.0))  # loss weights; 0 = off
     negatives: Literal["hard", "random"] = "hard"  # ITM negatives: sampled by ITC similarity (ALBEF) or uniformly
-    # also match each caption against its own image with the boxes rotated among the image's
-    # regions (same objects, other places): ITM must read positions (not in the original)
+    # also score each caption against its own image with the boxes rotated among the image's
+    # regions (same objects, other places), as an ITM negative and an extra ITC negative: the
+    # model must bind each object to its place (not in the original)
     box_negatives: bool = False
 
 
@@ -82,8 +83,16 @@ def rotate_boxes(boxes: Tensor, mask: Tensor, generator: torch.Generator) -> tup
     return boxes.gather(1, source[..., None].expand_as(boxes)), count >= 2
 
 
-def box_negative_logits(model: Any, batch: Any, text: TextStates, generator: torch.Generator) -> Tensor | None:
-    """ITM logits [P, 2] of each caption against its own image with rotated boxes (None without boxes)."""
+@dataclass
+class BoxNegatives:
+    """The batch's images with their boxes rotated among their regions (same objects, other places)."""
+
+    rows: Tensor  # [P] the batch rows they come from (images with at least 2 regions)
+    states: ImageStates  # their unimodal states, P rows
+
+
+def box_negatives(model: Any, batch: Any, generator: torch.Generator) -> BoxNegatives | None:
+    """Each image of the batch encoded again with its boxes rotated; None without boxes."""
     inputs = batch.image_inputs()
     if inputs.get("region_boxes") is None or inputs.get("region_mask") is None:
         return None
@@ -93,24 +102,31 @@ def box_negative_logits(model: Any, batch: Any, text: TextStates, generator: tor
     keep = rows.nonzero().flatten()
     moved = model.vlbert.encode_image(**{**inputs, "region_boxes": boxes,
                                          "masked_regions": getattr(batch, "masked_regions", None)})
-    return model.match_logits(text.select(keep), moved.select(keep))
+    return BoxNegatives(keep, moved.select(keep))
+
+
+def box_negative_embeds(model: Any, moved: BoxNegatives | None) -> Tensor | None:
+    """ITC embeddings [P, E] of the moved images (extra text->image negatives), or None."""
+    return None if moved is None else model.itc_head.embed_image(moved.states.hidden[:, 0])
 
 
 def itm_with_negatives(model: Any, batch: Any, text: TextStates, image: ImageStates, out: Any, mode: str,
-                       generator: torch.Generator | None = None, box_negatives: bool = False) -> Tensor:
+                       generator: torch.Generator | None = None, moved: BoxNegatives | None = None) -> Tensor:
     """ITM loss over the B positives (`out.itm_logits`), up to 2B re-paired negatives and, with
-    `box_negatives`, B captions against their own image with its boxes rotated."""
+    `moved` (box negatives), each caption against its own image with its boxes rotated."""
     text_idx, image_idx = negative_pairs(batch, out.text_embed.detach(), out.image_embed.detach(), mode, generator)
     logits = out.itm_logits
     if len(text_idx):
         logits = torch.cat([logits, model.match_logits(text.select(text_idx), image.select(image_idx))])
-    if box_negatives:
-        moved = box_negative_logits(model, batch, text, _generator(generator))
-        if moved is not None:
-            logits = torch.cat([logits, moved])
+    if moved is not None:
+        logits = torch.cat([logits, model.match_logits(text.select(moved.rows), moved.states)])
     labels = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
     labels[: out.itm_logits.shape[0]] = 1
     return itm_loss(logits, labels)
+
+
+def _moved(model: Any, batch: Any, cfg: ObjectiveConfig, generator: torch.Generator | None) -> BoxNegatives | None:
+    return box_negatives(model, batch, _generator(generator)) if cfg.box_negatives else None
 
 
 def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: torch.Generator | None = None) -> LossOutput:
@@ -122,10 +138,11 @@ def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: 
         mlm_labels=batch.mlm_labels, region_labels=batch.mrm_labels, region_targets=batch.region_class_probs,
     )
     weights = {k: v for k, v in cfg.weights.items() if k != "itm"}
-    result = pretraining_loss(out, targets, weights, model.config.resolved_region_objective)
+    moved = _moved(model, batch, cfg, generator)
+    result = pretraining_loss(out, targets, weights, model.config.resolved_region_objective,
+                              box_negative_embeds(model, moved))
     if cfg.weights.get("itm"):
-        result.parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator,
-                                                 cfg.box_negatives)
+        result.parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved)
         result.total = result.total + cfg.weights["itm"] * result.parts["itm"]
     return result
 
@@ -134,8 +151,9 @@ def retrieval_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator:
     """ITC + ITM with (hard) negatives."""
     text, image = model.vlbert.encode_pair(**batch.model_inputs())
     out = model.forward_states(text, image)
-    parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale)}
-    parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, cfg.box_negatives)
+    moved = _moved(model, batch, cfg, generator)
+    parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale, box_negative_embeds(model, moved))}
+    parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved)
     total = sum(cfg.weights.get(k, 1.0) * v for k, v in parts.items())
     return LossOutput(total=total, parts=parts)  # type: ignore[arg-type]
 

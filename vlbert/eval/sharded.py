@@ -126,8 +126,10 @@ def sharded_recall(model: VLBertForRetrieval, gallery: ShardedGallery, mode: str
         rows = _two_stage_rows(model, gallery, k, image_index)
     elif mode == "all-pairs":
         rows = _all_pairs_rows(model, gallery)
+    elif mode == "itc":
+        rows = gallery.texts.embeds @ gallery.images.embeds.t()  # [T_p, I]
     else:
-        raise ValueError(f"retrieval mode must be 'two-stage' or 'all-pairs', got {mode!r}")
+        raise ValueError(f"retrieval mode must be 'two-stage', 'all-pairs' or 'itc', got {mode!r}")
     own = rows.gather(1, gallery.owner[:, None].to(rows.device))  # [T_p, 1]
     t2i = _placed(gallery.text_index, (rows > own).sum(1))  # [T]
     own_all = _placed(gallery.text_index, own[:, 0])  # [T] each caption's score for its image

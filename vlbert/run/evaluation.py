@@ -111,7 +111,9 @@ def gallery_scores(model: nn.Module, gallery: Gallery, mode: str = "two-stage", 
         return all_pairs_scores(model, texts, images).cpu()
     if mode == "two-stage":
         return two_stage_scores(model, texts, images, k=k).cpu()
-    raise ValueError(f"retrieval mode must be 'two-stage' or 'all-pairs', got {mode!r}")
+    if mode == "itc":
+        return (texts.embeds @ images.embeds.t()).cpu()
+    raise ValueError(f"retrieval mode must be 'two-stage', 'all-pairs' or 'itc', got {mode!r}")
 
 
 def _rows(encoded: EncodedSet, rows: list[int]) -> EncodedSet:
