@@ -21,11 +21,11 @@ import torch
 from torch import Tensor, nn
 from transformers import PreTrainedTokenizerBase
 
-from vlbert.data.pipeline.answers import AnswerVocab, answer_accuracy
+from vlbert.data.pipeline.answers import AnswerVocab
 from vlbert.data.pipeline.batch import Batch
 from vlbert.engine.objectives import negative_pairs
 from vlbert.eval.decoding import generate
-from vlbert.eval.metrics import accuracy, caption_scores
+from vlbert.eval.metrics import accuracy, answer_accuracy, caption_scores
 from vlbert.eval.retrieval import EncodedSet, all_pairs_scores, encode_images, encode_texts, two_stage_scores
 from vlbert.eval.sharded import ShardedGallery, gather_images, gather_in_order, global_index, sharded_recall
 
