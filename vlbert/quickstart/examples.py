@@ -9,9 +9,10 @@ from pathlib import Path
 import torch
 
 from vlbert.data.shards.records import read_records
+from vlbert.eval.gallery import gallery_scores, gather_gallery
+from vlbert.eval.saved import RunParts
+from vlbert.eval.split import eval_batches
 from vlbert.quickstart.results import RetrievalExample, VQAExample
-from vlbert.run.setup import RunParts
-from vlbert.run.training import eval_batches
 from vlbert.runconfig import RunConfig
 
 
@@ -46,8 +47,6 @@ def vqa_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 8) ->
 @torch.inference_mode()
 def retrieval_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 4, pool: int = 100) -> list[RetrievalExample]:
     """Image -> text over the first `pool` test images: each image's top-3 captions by ITM."""
-    from vlbert.run.evaluation import gallery_scores, gather_gallery
-
     cfg = replace(cfg, eval=replace(cfg.eval, caption_mode="first"))
     gallery = gather_gallery(eval_batches(cfg, parts, "test"), pool)
     scores = gallery_scores(parts.model.eval(), gallery, "two-stage", cfg.eval.k)  # [T, I]

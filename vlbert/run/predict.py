@@ -21,9 +21,9 @@ from vlbert.data.sources.converters import IMAGE_SUFFIXES
 from vlbert.data.sources.detectors import DETECTORS
 from vlbert.eval.decoding import generate
 from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
+from vlbert.eval.saved import load_parts, model_directory
 from vlbert.models.outputs import VQAOutput
 from vlbert.models.tasks import TASK_BY_CLASS
-from vlbert.run.evaluation_run import load_parts, model_directory
 from vlbert.tasks import TASKS
 
 
