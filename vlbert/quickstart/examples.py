@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from vlbert.data.shards.records import read_records
+from vlbert.eval.device import model_device
 from vlbert.eval.gallery import gallery_scores, gather_gallery
 from vlbert.eval.saved import RunParts
 from vlbert.eval.split import eval_batches
@@ -30,7 +31,7 @@ def _images(root: Path, keys: set[str]) -> dict[str, bytes]:
 def vqa_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 8) -> list[VQAExample]:
     """The first question of each of the first `count` test images, with the model's answer."""
     model = parts.model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     chosen: dict[str, tuple[str, str, str, str]] = {}
     for batch in eval_batches(cfg, parts, "test"):
         preds = model(**batch.to(device).model_inputs()).logits.argmax(-1).tolist()

@@ -20,6 +20,7 @@ from vlbert.data.shards.schema import DataError, RegionFeatures
 from vlbert.data.sources.converters import IMAGE_SUFFIXES
 from vlbert.data.sources.detectors import DETECTORS
 from vlbert.eval.decoding import generate
+from vlbert.eval.device import model_device
 from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
 from vlbert.eval.saved import load_parts, model_directory
 from vlbert.models.outputs import VQAOutput
@@ -84,7 +85,7 @@ class Predictor:
         self.task = adapter_task(adapter) if adapter is not None else model_task(directory)
         self.parts = load_parts(directory, self.task, device, adapter)
         self.model, self.tokenizer = self.parts.model.eval(), self.parts.tokenizer
-        self.device = next(self.model.parameters()).device
+        self.device = model_device(self.model)
         config = self.model.config
         self.transform = None
         if config.image_encoder != "regions":
