@@ -15,7 +15,7 @@ from vlbert.data.sources.sort_of_clevr.captions import describe_scene
 from vlbert.data.sources.sort_of_clevr.scenes import ANSWERS, render_scene, sample_scene
 from vlbert.data.sources.sort_of_clevr.scenes import image_rng as scene_rng
 from vlbert.demo.service import question_templates
-from vlbert.run.setup import RunParts, save_model_dir
+from vlbert.eval.saved import RunParts, save_model_dir
 
 REGIONS = dict(v_feature_size=363, v_target_size=12)  # what the Sort-of-CLEVR detector gives
 

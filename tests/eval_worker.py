@@ -14,9 +14,10 @@ from pathlib import Path
 import torch
 
 from vlbert.engine import distributed
+from vlbert.eval.gallery import gallery_scores, gather_gallery
 from vlbert.eval.metrics import recall_at_k
-from vlbert.run.evaluation import gallery_scores, gather_gallery
-from vlbert.run.training import _build_parts_once, eval_batches, evaluate_split
+from vlbert.eval.split import eval_batches, evaluate_split
+from vlbert.run.training import _build_parts_once
 from vlbert.runconfig import load_run_config
 
 TINY = ["model.name=tiny", "model.overrides.v_feature_size=363", "model.overrides.v_target_size=12",

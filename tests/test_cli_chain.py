@@ -8,7 +8,7 @@ import torch
 
 from vlbert.cli import main
 from vlbert.data.pipeline.batch import Batch
-from vlbert.run.evaluation import gather_gallery
+from vlbert.eval.gallery import gather_gallery
 
 TINY_REGIONS = ["model.name=tiny", "model.overrides.v_feature_size=363", "model.overrides.v_target_size=12",
                 "data.max_length=96", "data.batch_size=16", "data.eval_batch_size=32", "train.progress=false"]

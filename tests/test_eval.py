@@ -124,7 +124,7 @@ def test_greedy_decoding_follows_the_argmax_and_beams_score_at_least_as_well():
 def test_vqa_accuracy_per_type_and_subtype():
     from vlbert.data.pipeline.answers import AnswerVocab
     from vlbert.data.pipeline.batch import Batch
-    from vlbert.run.evaluation import evaluate_vqa
+    from vlbert.eval.vqa import evaluate_vqa
 
     class Fixed(torch.nn.Module):
         """Answers "left" to every question."""
@@ -146,7 +146,7 @@ def test_vqa_accuracy_per_type_and_subtype():
 
 
 def test_itc_mode_ranks_by_the_contrastive_similarity_alone():
-    from vlbert.run.evaluation import Gallery, gallery_scores
+    from vlbert.eval.gallery import Gallery, gallery_scores
 
     model, imgs, caps, texts, images = _retrieval_setup()
     gallery = Gallery(texts=[(caps.input_ids, caps.attention_mask)],

@@ -20,7 +20,8 @@ from vlbert.cli import main
 from vlbert.data.pipeline.answers import AnswerVocab
 from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
 from vlbert.data.shards.schema import DataError
-from vlbert.run.setup import RunParts, save_model_dir, sizes_from_data
+from vlbert.eval.saved import RunParts, save_model_dir
+from vlbert.run.setup import sizes_from_data
 from vlbert.runconfig import load_run_config
 from vlbert.weights.checkpoint import looks_like_hub_id
 

@@ -1,6 +1,7 @@
-"""Dependencies point one way (data -> models -> engine -> run/CLI; weights below models; inside
-data, the shard format below the loading pipeline and the sources): every `import` in the
-package, also those inside functions, read from the source."""
+"""Dependencies point one way (data -> models -> engine -> eval -> run/CLI and the applications;
+weights below models; the run's data settings below eval; inside data, the shard format below the
+loading pipeline and the sources): every `import` in the package, also those inside functions,
+read from the source."""
 
 import ast
 
@@ -9,6 +10,8 @@ import pytest
 from tests.helpers import ROOT
 
 PACKAGE = ROOT / "vlbert"
+# what sits on top of evaluation: the runs, the command line and the applications
+APPLICATIONS = ("vlbert.run", "vlbert.commands", "vlbert.cli", "vlbert.quickstart", "vlbert.demo", "vlbert.bench")
 # package -> the vlbert packages and modules it must not import
 FORBIDDEN = {
     "vlbert.weights": ("vlbert.models", "vlbert.factory", "vlbert.engine", "vlbert.run", "vlbert.eval", "vlbert.data"),
@@ -18,6 +21,8 @@ FORBIDDEN = {
     "vlbert.data.sources": ("vlbert.data.pipeline",),
     "vlbert.models": ("vlbert.factory", "vlbert.engine", "vlbert.run", "vlbert.eval", "vlbert.commands"),
     "vlbert.tasks": ("vlbert.",),
+    "vlbert.rundata": ("vlbert.eval", *APPLICATIONS),
+    "vlbert.eval": APPLICATIONS,
 }
 
 

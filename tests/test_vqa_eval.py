@@ -1,7 +1,7 @@
 """VQA answer normalisation, soft scores, answer vocabulary and the official accuracy.
 
-Expected values are derived by hand from the rules of the official `vqaEval.py` (see
-`vlbert.data.pipeline.answers`'s module doc).
+Expected values are derived by hand from the rules of the official `vqaEval.py` (see the module
+docs of `vlbert.data.pipeline.answers` and `vlbert.eval.metrics`).
 """
 
 from __future__ import annotations
@@ -9,15 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vlbert.data.pipeline.answers import (
-    CONTRACTIONS,
-    AnswerVocab,
-    answer_accuracy,
-    normalize_answer,
-    process_punctuation,
-    soft_scores,
-    vqa_accuracy,
-)
+from vlbert.data.pipeline.answers import CONTRACTIONS, AnswerVocab, normalize_answer, process_punctuation, soft_scores
+from vlbert.eval.metrics import answer_accuracy, vqa_accuracy
 
 
 @pytest.mark.parametrize(

@@ -62,8 +62,7 @@ def train_section(preset: str, device: torch.device, batch: int, repeats: int, a
 
 def retrieval_section(model_dir: Path, sizes: list[int], k: int, max_all_pairs: int, full_up_to: int) -> dict[str, Any]:
     from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
-    from vlbert.run.evaluation_run import load_parts
-    from vlbert.run.setup import RunParts
+    from vlbert.eval.saved import RunParts, load_parts
 
     trained = (model_dir / "config.json").is_file()
     with tempfile.TemporaryDirectory() as tmp:

@@ -26,8 +26,8 @@ from typing import NamedTuple
 import torch
 
 from vlbert.cli import main as vlbert_main
+from vlbert.eval.split import evaluate_model_dir
 from vlbert.quickstart.plan import SMALL_SIZES
-from vlbert.run.evaluation_run import evaluate_model_dir
 from vlbert.run.training import run_training
 from vlbert.runconfig import load_run_config
 

@@ -27,9 +27,11 @@ import torch.nn.functional as F
 from vlbert.data.pipeline.batch import Batch
 from vlbert.data.pipeline.loader import make_dataset, make_loader
 from vlbert.data.sources.sort_of_clevr.scenes import COLORS
+from vlbert.eval.saved import RunParts
 from vlbert.quickstart.plan import SMALL_MODEL
-from vlbert.run.setup import RunParts, build_parts, collate_config, data_config
+from vlbert.run.setup import build_parts
 from vlbert.runconfig import RunConfig, load_run_config
+from vlbert.rundata import collate_config, data_config
 
 POSITION = ("horizontal", "vertical")
 

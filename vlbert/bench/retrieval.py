@@ -16,6 +16,7 @@ import torch
 
 from vlbert.bench.timing import timed
 from vlbert.data.pipeline.loader import DataConfig, make_dataset, make_loader
+from vlbert.eval.gallery import Gallery, gather_gallery
 from vlbert.eval.metrics import recall_at_k
 from vlbert.eval.retrieval import (
     EncodedSet,
@@ -24,8 +25,7 @@ from vlbert.eval.retrieval import (
     encode_texts,
     two_stage_scores,
 )
-from vlbert.run.evaluation import Gallery, gather_gallery
-from vlbert.run.setup import RunParts
+from vlbert.eval.saved import RunParts
 
 
 @dataclass

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vlbert.run.evaluation_run import evaluate_model_dir
+    from vlbert.eval.split import evaluate_model_dir
     from vlbert.runconfig import load_run_config
 
     cfg = load_run_config(args.config, args.overrides, task=task_named(args.task))

@@ -1,14 +1,24 @@
-"""Metric functions with the community's definitions."""
+"""Metric functions with the community's definitions.
+
+VQA accuracy follows the VQA evaluation script (`PythonEvaluationTools/vqaEvaluation/vqaEval.py` in
+GT-Vision-Lab/VQA; its answer normalisation is `vlbert.data.pipeline.answers.normalize_answer`):
+newlines/tabs become spaces and the ends are stripped; when the ground-truth answers are not all
+identical, the prediction and every answer are normalised (when they are all identical, nothing is
+normalised); then the accuracy is the average over annotators ``i`` of
+``min(1, #{j != i : answer_j == prediction} / 3)`` (the 10-choose-9 subset average).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from vlbert._extras import require
+from vlbert.data.pipeline.answers import clean_answer, normalize_answer
 from vlbert.data.pipeline.masking import IGNORE_INDEX
 
 
@@ -62,6 +72,30 @@ def accuracy(logits: Tensor, labels: Tensor, ignore_index: int = IGNORE_INDEX) -
     if not keep.any():
         return float("nan")
     return (logits.argmax(-1)[keep] == labels[keep]).float().mean().item()
+
+
+def vqa_accuracy(predicted: str, gt_answers: Sequence[str]) -> float:
+    """The official accuracy of one prediction against the annotators' answers (see the module
+    doc): 3 of 10 matching answers give 0.9, 4 or more give 1.0. With a single ground-truth answer
+    this is always 0, as in the script; use `answer_accuracy` for single-answer datasets."""
+    if not gt_answers:
+        raise ValueError("vqa_accuracy needs at least one ground-truth answer")
+    prediction, answers = clean_answer(predicted), [clean_answer(a) for a in gt_answers]
+    if len(set(answers)) > 1:
+        prediction, answers = normalize_answer(prediction), [normalize_answer(a) for a in answers]
+    total = 0.0
+    for i in range(len(answers)):
+        matches = sum(1 for j, answer in enumerate(answers) if j != i and answer == prediction)
+        total += min(1.0, matches / 3)
+    return total / len(answers)
+
+
+def answer_accuracy(predicted: str, gt_answers: Sequence[str]) -> float:
+    """`vqa_accuracy` for multi-annotator data; exact match after normalisation when there is a
+    single ground-truth answer (e.g. Sort-of-CLEVR)."""
+    if len(gt_answers) == 1:
+        return float(normalize_answer(predicted) == normalize_answer(gt_answers[0]))
+    return vqa_accuracy(predicted, gt_answers)
 
 
 def _caption_tokens(text: str) -> str:

@@ -9,9 +9,11 @@ from pathlib import Path
 import torch
 
 from vlbert.data.shards.records import read_records
+from vlbert.eval.device import model_device
+from vlbert.eval.gallery import gallery_scores, gather_gallery
+from vlbert.eval.saved import RunParts
+from vlbert.eval.split import eval_batches
 from vlbert.quickstart.results import RetrievalExample, VQAExample
-from vlbert.run.setup import RunParts
-from vlbert.run.training import eval_batches
 from vlbert.runconfig import RunConfig
 
 
@@ -29,7 +31,7 @@ def _images(root: Path, keys: set[str]) -> dict[str, bytes]:
 def vqa_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 8) -> list[VQAExample]:
     """The first question of each of the first `count` test images, with the model's answer."""
     model = parts.model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     chosen: dict[str, tuple[str, str, str, str]] = {}
     for batch in eval_batches(cfg, parts, "test"):
         preds = model(**batch.to(device).model_inputs()).logits.argmax(-1).tolist()
@@ -46,8 +48,6 @@ def vqa_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 8) ->
 @torch.inference_mode()
 def retrieval_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int = 4, pool: int = 100) -> list[RetrievalExample]:
     """Image -> text over the first `pool` test images: each image's top-3 captions by ITM."""
-    from vlbert.run.evaluation import gallery_scores, gather_gallery
-
     cfg = replace(cfg, eval=replace(cfg.eval, caption_mode="first"))
     gallery = gather_gallery(eval_batches(cfg, parts, "test"), pool)
     scores = gallery_scores(parts.model.eval(), gallery, "two-stage", cfg.eval.k)  # [T, I]

@@ -22,13 +22,14 @@ import torch
 from vlbert._extras import require
 from vlbert.data.shards.writer import MANIFEST
 from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
+from vlbert.eval.split import evaluate_parts
 from vlbert.quickstart.examples import retrieval_examples, vqa_examples
 from vlbert.quickstart.figures import write_figures
 from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan
 from vlbert.quickstart.progress import StageClock
 from vlbert.quickstart.report import format_table, write_report
 from vlbert.quickstart.results import QuickstartResults, StageResult
-from vlbert.run.training import RunResult, evaluate_parts, run_training
+from vlbert.run.training import RunResult, run_training
 from vlbert.runconfig import RunConfig, load_run_config
 
 

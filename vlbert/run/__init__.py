@@ -1,1 +1,2 @@
-"""Runs: what the `vlbert` subcommands do, as library functions (train, evaluate, predict)."""
+"""Runs: what the `vlbert` subcommands do, as library functions (train, predict; evaluation is
+`vlbert.eval`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlbert.run.setup import RunParts
+from vlbert.eval.saved import RunParts
 from vlbert.runconfig import RunConfig
 
 INTENDED_USE = {  # one per task of `vlbert.tasks.TASKS`

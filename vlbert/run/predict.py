@@ -20,10 +20,11 @@ from vlbert.data.shards.schema import DataError, RegionFeatures
 from vlbert.data.sources.converters import IMAGE_SUFFIXES
 from vlbert.data.sources.detectors import DETECTORS
 from vlbert.eval.decoding import generate
+from vlbert.eval.device import model_device
 from vlbert.eval.retrieval import encode_images, encode_texts, two_stage_scores
+from vlbert.eval.saved import load_parts, model_directory
 from vlbert.models.outputs import VQAOutput
 from vlbert.models.tasks import TASK_BY_CLASS
-from vlbert.run.evaluation_run import load_parts, model_directory
 from vlbert.tasks import TASKS
 
 
@@ -84,7 +85,7 @@ class Predictor:
         self.task = adapter_task(adapter) if adapter is not None else model_task(directory)
         self.parts = load_parts(directory, self.task, device, adapter)
         self.model, self.tokenizer = self.parts.model.eval(), self.parts.tokenizer
-        self.device = next(self.model.parameters()).device
+        self.device = model_device(self.model)
         config = self.model.config
         self.transform = None
         if config.image_encoder != "regions":

@@ -1,42 +1,25 @@
-"""Everything a run builds before training: tokenizer, answer vocabulary, model, data settings.
-
-A saved model directory holds what is needed to use it again: `config.json`,
-`model.safetensors`, the tokenizer files, and `answers.json` for VQA models.
+"""Everything a run builds before training: tokenizer, answer vocabulary and model (the data
+settings are `vlbert.rundata`; a saved model directory, written and read back, `vlbert.eval.saved`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
 from vlbert.data.pipeline.answers import AnswerVocab
-from vlbert.data.pipeline.collate import CollateConfig
-from vlbert.data.pipeline.images import ImageConfig
-from vlbert.data.pipeline.loader import DataConfig
 from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer, load_tokenizer
 from vlbert.data.shards.records import read_records
 from vlbert.data.shards.schema import RegionFeatures
-from vlbert.engine import distributed
+from vlbert.eval.saved import ANSWERS_FILE, RunParts
 from vlbert.factory import create_model
-from vlbert.models.backbone import VLBertPreTrainedModel
 from vlbert.presets import PRESETS
 from vlbert.runconfig import ConfigError, RunConfig
 
 logger = logging.getLogger(__name__)
-
-ANSWERS_FILE = "answers.json"
-SHARDED_EVAL_TASKS = ("vqa", "retrieval", "captioning")  # evaluated by every process on its share of the records
-
-
-@dataclass
-class RunParts:
-    model: VLBertPreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    answers: AnswerVocab | None
 
 
 def _texts(root: str, split: str | None) -> list[str]:
@@ -125,53 +108,3 @@ def build_parts(cfg: RunConfig, work_dir: Path) -> RunParts:
     return RunParts(model, tokenizer, answers)
 
 
-def data_config(cfg: RunConfig, model: VLBertPreTrainedModel, split: str | None, train: bool) -> DataConfig:
-    """How to read shards for this model: regions or pixels, with evaluation settings when not training."""
-    mc = model.config
-    inputs = "regions" if mc.image_encoder == "regions" else "pixels"
-    image = ImageConfig(size=mc.image_size)
-    if inputs == "pixels":
-        image = ImageConfig.from_model(model.vlbert.image_encoder.model, size=mc.image_size)
-    caption_mode = "random" if train and cfg.task in ("pretraining", "captioning") else (
-        "each" if train else cfg.eval.caption_mode)
-    return DataConfig(
-        inputs=inputs, split=split, max_length=cfg.data.max_length, caption_mode=caption_mode,
-        shuffle_buffer=cfg.data.shuffle_buffer if train else 0, seed=cfg.train.seed, on_error=cfg.data.on_error,
-        image=image, label_fraction=cfg.data.label_fraction if train else 1.0,
-        split_by_node=train, record_shard=(0, 1) if train else eval_shard(cfg.task),
-    )
-
-
-def eval_shard(task: str) -> tuple[int, int]:
-    """(rank, processes) under torchrun for the tasks whose evaluation gathers per-example results
-    (`vlbert.run.evaluation`); (0, 1) otherwise: pre-training is evaluated whole by every process."""
-    dist = distributed.info()
-    return (dist.rank, dist.world_size) if task in SHARDED_EVAL_TASKS else (0, 1)
-
-
-def collate_config(cfg: RunConfig, model: VLBertPreTrainedModel, train: bool) -> CollateConfig:
-    """Pre-training masks tokens and regions (ITM negatives are made by the objective)."""
-    if cfg.task != "pretraining":
-        return CollateConfig(seed=cfg.train.seed)
-    pixel_regions = None
-    if model.config.image_encoder != "regions":
-        pixel_regions = _pixel_region_count(model)
-    return CollateConfig.pretraining(pixel_regions=pixel_regions, seed=cfg.train.seed + (0 if train else 1))
-
-
-def _pixel_region_count(model: VLBertPreTrainedModel) -> int:
-    import torch
-
-    size = model.config.image_size
-    with torch.no_grad():
-        regions = model.vlbert.encode_regions(pixel_values=torch.zeros(1, 3, size, size))
-    return regions.features.shape[1]
-
-
-def save_model_dir(parts: RunParts, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
-    """Model, tokenizer and answer vocabulary together, ready for `predict` and `evaluate`
-    (`state_dict`: the whole weights of a sharded model)."""
-    parts.model.save_pretrained(directory, state_dict=state_dict)
-    parts.tokenizer.save_pretrained(str(directory))
-    if parts.answers is not None:
-        parts.answers.save(directory / ANSWERS_FILE)

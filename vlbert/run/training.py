@@ -19,29 +19,23 @@ import torch
 from torch import nn
 
 from vlbert.data.pipeline.batch import Batch
-from vlbert.data.pipeline.loader import EpochLoader, batch_factory, make_dataset, make_loader, report_skips
+from vlbert.data.pipeline.loader import batch_factory, report_skips
 from vlbert.data.shards.records import resolve_shards
 from vlbert.data.shards.schema import DataError
-from vlbert.data.shards.stats import DataStats
 from vlbert.engine import distributed
 from vlbert.engine.finetune import FinetunePlan
 from vlbert.engine.objectives import OBJECTIVES
 from vlbert.engine.regularizers import wrap_objective
 from vlbert.engine.trainer import Trainer
+from vlbert.eval.saved import ANSWERS_FILE, RunParts, model_directory, save_model_dir
+from vlbert.eval.split import evaluate_parts
 from vlbert.factory import create_model
 from vlbert.models.tasks import task_text
-from vlbert.run.evaluation import evaluate_captioning, evaluate_pretraining, evaluate_retrieval, evaluate_vqa
 from vlbert.run.model_card import write_model_card
 from vlbert.run.resume import check_resume, record_config, say_differences
-from vlbert.run.setup import (
-    ANSWERS_FILE,
-    RunParts,
-    build_parts,
-    collate_config,
-    data_config,
-    save_model_dir,
-)
+from vlbert.run.setup import build_parts
 from vlbert.runconfig import ConfigError, RunConfig
+from vlbert.rundata import collate_config, data_config, maybe_blank
 
 logger = logging.getLogger(__name__)
 
@@ -57,75 +51,12 @@ class RunResult:
     trainable_params: int = 0  # parameters that trained (adapters and heads only, with peft)
 
 
-def blank_images(batch: Batch) -> Batch:
-    """The batch with its image input zeroed (features, boxes, pixels): what a text-only model sees."""
-    zero = {name: None if value is None else torch.zeros_like(value)
-            for name, value in (("region_features", batch.region_features), ("region_boxes", batch.region_boxes),
-                                ("pixel_values", batch.pixel_values))}  # fmt: skip
-    return replace(batch, **zero)
-
-
-def _maybe_blank(batches: Iterable[Batch], blank: bool) -> Iterable[Batch]:
-    return (blank_images(b) for b in batches) if blank else batches
-
-
-def eval_loader(cfg: RunConfig, parts: RunParts, split: str | None) -> EpochLoader:
-    """The evaluation loader of `split` in shard order, no masking but pre-training's; it counts
-    what it skips in `EpochLoader.stats` and reports nothing itself."""
-    dataset = make_dataset(cfg.data.root, task_text(cfg.task), parts.tokenizer,
-                           data_config(cfg, parts.model, split, train=False), parts.answers)
-    return make_loader(dataset, parts.tokenizer, cfg.data.eval_batch_size,
-                       collate_config(cfg, parts.model, train=False), report=None)
-
-
-def eval_batches(cfg: RunConfig, parts: RunParts, split: str | None) -> Iterable[Batch]:
-    """The evaluation batches of `split` (see `eval_loader`)."""
-    return _maybe_blank(eval_loader(cfg, parts, split), cfg.data.blank_images)
-
-
-@dataclass
-class SplitEvaluation:
-    metrics: dict[str, float]  # the task's metrics
-    data: DataStats  # what was read, and what was skipped and why
-
-
-def evaluate_split(cfg: RunConfig, parts: RunParts, split: str | None) -> SplitEvaluation:
-    """The task's metrics on `split`, and what the loader read and skipped."""
-    loader, model, limit = eval_loader(cfg, parts, split), parts.model, cfg.eval.limit
-    batches = _maybe_blank(loader, cfg.data.blank_images)
-    was_training = model.training
-    model.eval()
-    try:
-        if cfg.task == "vqa":
-            metrics = evaluate_vqa(model, batches, parts.answers, limit)
-        elif cfg.task == "retrieval":
-            metrics = evaluate_retrieval(model, batches, cfg.eval.retrieval_mode, cfg.eval.k, limit)
-        elif cfg.task == "captioning":
-            metrics = evaluate_captioning(model, batches, parts.tokenizer, cfg.eval.num_beams,
-                                          cfg.eval.max_caption_length, limit)
-        else:
-            metrics = evaluate_pretraining(model, batches, limit)
-    finally:
-        model.train(was_training)
-    return SplitEvaluation(metrics, loader.stats)
-
-
-def evaluate_parts(cfg: RunConfig, parts: RunParts, split: str | None) -> dict[str, float]:
-    """The task's metrics on `split`; samples the loader skipped are said in one line on stderr."""
-    result = evaluate_split(cfg, parts, split)
-    if result.data.num_skipped:
-        print(result.data.skip_line(f"evaluation of split {split}"), file=sys.stderr, flush=True)
-    return result.metrics
-
-
 def _step_fn(cfg: RunConfig) -> Callable[[nn.Module, Batch], object]:
     """The task's objective, with adversarial training and distillation when `train.finetune` asks."""
     objective = OBJECTIVES[cfg.task]
     finetune = cfg.train.finetune
     teacher = None
     if finetune.teacher:
-        from vlbert.run.evaluation_run import model_directory  # it imports this module
-
         teacher = create_model(str(model_directory(finetune.teacher)), task=cfg.task)
     return wrap_objective(lambda model, batch: objective(model, batch, cfg.objective), finetune, teacher)
 
@@ -174,7 +105,7 @@ def run_training(cfg: RunConfig, resume: bool = True, override_resume: bool = Fa
     )
 
     def make_batches(epoch: int, skip: int) -> Iterable[Batch]:
-        return _maybe_blank(factory(epoch, skip), cfg.data.blank_images)
+        return maybe_blank(factory(epoch, skip), cfg.data.blank_images)
 
     val = cfg.data.val_split
     eval_fn = (lambda model: evaluate_parts(cfg, parts, val)) if val else None

@@ -1,5 +1,5 @@
-"""VQA answers: the official evaluation's normalisation and accuracy, the answer vocabulary and the
-soft scores used as classification targets.
+"""VQA answers: the official evaluation's normalisation, the answer vocabulary and the soft scores
+used as classification targets (the accuracy over answer strings is `vlbert.eval.metrics.vqa_accuracy`).
 
 The rules follow the VQA evaluation script (`PythonEvaluationTools/vqaEvaluation/vqaEval.py` in
 GT-Vision-Lab/VQA, as of its 2021 "Fixed processing answers bug" revision), quirks included:
@@ -10,10 +10,6 @@ GT-Vision-Lab/VQA, as of its 2021 "Fixed processing answers bug" revision), quir
   ``re.UNICODE`` where `re.sub` expects a count). Apostrophes and colons are kept.
 - words: lower-cased; number words "none"/"zero" .. "ten" become digits; the articles "a", "an",
   "the" are dropped; contracted forms written without apostrophes are restored ("dont" -> "don't").
-- accuracy: newlines/tabs become spaces and the ends are stripped; when the ground-truth answers
-  are not all identical, the prediction and every answer are normalised as above (when they are
-  all identical, nothing is normalised); then the accuracy is the average over annotators ``i`` of
-  ``min(1, #{j != i : answer_j == prediction} / 3)`` (the 10-choose-9 subset average).
 """
 
 from __future__ import annotations
@@ -83,37 +79,14 @@ def process_digit_article(text: str) -> str:
     return " ".join(CONTRACTIONS.get(word, word) for word in words if word not in ARTICLES)
 
 
-def _clean(text: str) -> str:
+def clean_answer(text: str) -> str:
+    """Newlines and tabs to spaces, the ends stripped: what the evaluation does to every answer first."""
     return text.replace("\n", " ").replace("\t", " ").strip()
 
 
 def normalize_answer(answer: str) -> str:
     """The evaluation script's full normalisation: "Two" -> "2", "a dog." -> "dog"."""
-    return process_digit_article(process_punctuation(_clean(answer)))
-
-
-def vqa_accuracy(predicted: str, gt_answers: Sequence[str]) -> float:
-    """The official accuracy of one prediction against the annotators' answers (see the module
-    doc): 3 of 10 matching answers give 0.9, 4 or more give 1.0. With a single ground-truth answer
-    this is always 0, as in the script; use `answer_accuracy` for single-answer datasets."""
-    if not gt_answers:
-        raise ValueError("vqa_accuracy needs at least one ground-truth answer")
-    prediction, answers = _clean(predicted), [_clean(a) for a in gt_answers]
-    if len(set(answers)) > 1:
-        prediction, answers = normalize_answer(prediction), [normalize_answer(a) for a in answers]
-    total = 0.0
-    for i in range(len(answers)):
-        matches = sum(1 for j, answer in enumerate(answers) if j != i and answer == prediction)
-        total += min(1.0, matches / 3)
-    return total / len(answers)
-
-
-def answer_accuracy(predicted: str, gt_answers: Sequence[str]) -> float:
-    """`vqa_accuracy` for multi-annotator data; exact match after normalisation when there is a
-    single ground-truth answer (e.g. Sort-of-CLEVR)."""
-    if len(gt_answers) == 1:
-        return float(normalize_answer(predicted) == normalize_answer(gt_answers[0]))
-    return vqa_accuracy(predicted, gt_answers)
+    return process_digit_article(process_punctuation(clean_answer(answer)))
 
 
 @dataclass

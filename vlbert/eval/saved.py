@@ -1,18 +1,42 @@
-"""Evaluate a saved model directory (what `vlbert evaluate` does)."""
+"""A saved model directory: what it holds (`config.json`, `model.safetensors`, the tokenizer files,
+and `answers.json` for VQA models), writing it and reading it back for evaluation and prediction."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from transformers import PreTrainedTokenizerBase
 
 from vlbert.data.pipeline.answers import AnswerVocab
 from vlbert.data.pipeline.tokenize import load_tokenizer
 from vlbert.engine.distributed import default_device
 from vlbert.factory import create_model
-from vlbert.run.setup import ANSWERS_FILE, RunParts
-from vlbert.run.training import SplitEvaluation, evaluate_split
-from vlbert.runconfig import ConfigError, RunConfig
+from vlbert.models.backbone import VLBertPreTrainedModel
+from vlbert.runconfig import ConfigError
 from vlbert.weights.checkpoint import resolve_directory
+
+ANSWERS_FILE = "answers.json"
+
+
+@dataclass
+class RunParts:
+    """A task model with its tokenizer and, for VQA, its answer vocabulary: what a run builds and a
+    saved model directory holds."""
+
+    model: VLBertPreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    answers: AnswerVocab | None
+
+
+def save_model_dir(parts: RunParts, directory: Path, state_dict: dict[str, Any] | None = None) -> None:
+    """Model, tokenizer and answer vocabulary together, ready for `predict` and `evaluate`
+    (`state_dict`: the whole weights of a sharded model)."""
+    parts.model.save_pretrained(directory, state_dict=state_dict)
+    parts.tokenizer.save_pretrained(str(directory))
+    if parts.answers is not None:
+        parts.answers.save(directory / ANSWERS_FILE)
 
 
 def model_directory(model_dir: str | Path) -> Path:
@@ -45,11 +69,3 @@ def load_parts(model_dir: str | Path, task: str, device: str | None = None, adap
     model.to(default_device(device))
     tokenizer_dir = next(d for d in sources if (d / "tokenizer_config.json").is_file() or d == directory)
     return RunParts(model, load_tokenizer(tokenizer_dir), answers)
-
-
-def evaluate_model_dir(cfg: RunConfig, model_dir: str | Path, data_root: str, split: str | None,
-                       adapter: str | Path | None = None) -> SplitEvaluation:
-    """The task's metrics on `split` of `data_root`, and what the loader read and skipped."""
-    parts = load_parts(model_dir, cfg.task, cfg.device, adapter)
-    cfg = replace(cfg, data=replace(cfg.data, root=data_root))
-    return evaluate_split(cfg, parts, split)
