@@ -77,3 +77,30 @@ def test_survives_save_and_load(tmp_path, tiny_inputs):
     assert loaded.config.v_geometry_bias == 8
     with torch.no_grad():
         assert torch.equal(model(**tiny_inputs.kwargs()).logits, loaded(**tiny_inputs.kwargs()).logits)
+
+
+def test_distance_prior_starts_heads_at_the_nearest_other_and_the_furthest_region():
+    model = vlbert.create_model("tiny", task="vqa", v_geometry_bias=8, v_geometry_prior=10.0)
+    centres = torch.tensor([[[0.1, 0.1], [0.25, 0.1], [0.9, 0.9], [0.5, 0.6]]])  # [1, 4, 2]
+    boxes = torch.cat([centres - 0.03, centres + 0.03, torch.full((1, 4, 1), 0.0036)], -1)  # [1, 4, 5]
+    with torch.no_grad():
+        bias = model.vlbert.v_geometry.mlp(pairwise_box_geometry(boxes))[0]  # [4, 4, heads]
+    nearest_other, furthest = [1, 0, 3, 2], [2, 2, 0, 0]
+    assert bias[..., 0].argmax(-1).tolist() == nearest_other  # head 0: not itself, the closest
+    assert bias[..., 1].argmax(-1).tolist() == furthest
+    distance = pairwise_box_geometry(boxes)[0, ..., 4]
+    torch.testing.assert_close(bias[..., 1], 10.0 * distance)  # +10 x distance exactly
+    off = ~torch.eye(4, dtype=torch.bool)
+    torch.testing.assert_close(bias[..., 0][off], -10.0 * distance[off])
+    with pytest.raises(ValueError, match="v_geometry_prior"):
+        VLBertConfig(**PRESETS["tiny"], v_geometry_prior=10.0)  # no geometry MLP to start
+
+
+def test_distance_prior_is_only_a_start_loaded_weights_win(tmp_path):
+    model = vlbert.create_model("tiny", task="vqa", v_geometry_bias=8, v_geometry_prior=10.0)
+    with torch.no_grad():
+        model.vlbert.v_geometry.mlp[2].weight.add_(0.5)  # as training would move it
+    model.save_pretrained(tmp_path)
+    loaded = vlbert.create_model(str(tmp_path), task="vqa")
+    assert loaded.config.v_geometry_prior == 10.0
+    torch.testing.assert_close(loaded.vlbert.v_geometry.mlp[2].weight, model.vlbert.v_geometry.mlp[2].weight, rtol=0, atol=0)

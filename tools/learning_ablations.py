@@ -41,6 +41,9 @@ SETTINGS: dict[str, Setting] = {
                                       note="the recipe with 6 Fourier bands at lr 1e-3"),
     "recipe-geometry": _with(RECIPE, "v_geometry_bias", 32,
                              "the recipe with a box-geometry attention bias in the visual stream (MLP width 32)"),
+    "recipe-geometry-prior": Setting({**RECIPE, "v_geometry_bias": 32, "v_geometry_prior": 10.0}, schedule="constant",
+                                     note="recipe-geometry whose heads 0 and 1 start biased to the nearest other and "
+                                          "the furthest region (v_geometry_prior 10)"),
     "original-6-bands": Setting(dict(v_location_bands=6), note="the original with the box as 6-band Fourier features"),
     "linear-box": Setting(dict(LINEAR_BOX), schedule="constant", note="the recipe with the raw 5-d box (no Fourier)"),
     "linear-box-relu": _with(LINEAR_BOX, "pooler_act", "relu", "linear-box with ReLU poolers"),

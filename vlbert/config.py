@@ -85,7 +85,10 @@ class VLBertConfig(PretrainedConfig):
     2^k·π for k < K, so the embedding can tell near positions apart; 10·K inputs),
     `v_geometry_bias` (0: off, as ViLBERT; W > 0: an MLP of width W maps each pair of boxes, their
     centre offsets and distance, to one additive attention bias per head in every visual
-    self-attention layer, as the geometry-aware attention of relation networks for detection).
+    self-attention layer, as the geometry-aware attention of relation networks for detection),
+    `v_geometry_prior` (0.0: that MLP starts random; a > 0: it starts with visual head 0 biased by
+    -a x distance away from itself, towards the nearest other region, and head 1 by +a x
+    distance, towards the furthest; the other heads start random).
 
     Image encoder: `image_encoder` is "regions" (precomputed features + boxes), "vit" (a timm ViT's
     patch tokens) or "cnn" (a timm CNN's last feature-map grid); `image_model` names the timm
@@ -141,6 +144,7 @@ class VLBertConfig(PretrainedConfig):
         v_feature_norm: bool = False,
         v_location_bands: int = 0,
         v_geometry_bias: int = 0,
+        v_geometry_prior: float = 0.0,
         # image encoder
         image_encoder: str = "regions",
         image_model: str | None = None,
@@ -197,6 +201,7 @@ class VLBertConfig(PretrainedConfig):
         self.v_feature_norm = v_feature_norm
         self.v_location_bands = v_location_bands
         self.v_geometry_bias = v_geometry_bias
+        self.v_geometry_prior = v_geometry_prior
         self.image_encoder = image_encoder
         self.image_model = image_model
         self.image_pretrained = image_pretrained
@@ -238,6 +243,9 @@ class VLBertConfig(PretrainedConfig):
             raise ValueError(f"v_location_bands must be an integer >= 0, got {self.v_location_bands!r}")
         if not isinstance(self.v_geometry_bias, int) or self.v_geometry_bias < 0:
             raise ValueError(f"v_geometry_bias must be an integer >= 0, got {self.v_geometry_bias!r}")
+        if self.v_geometry_prior and (self.v_geometry_bias < 2 or self.v_num_attention_heads < 2):
+            raise ValueError("v_geometry_prior needs v_geometry_bias >= 2 and v_num_attention_heads >= 2, got "
+                             f"{self.v_geometry_bias} and {self.v_num_attention_heads}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.image_encoder!r}")
         if self.region_objective is not None and self.region_objective not in REGION_OBJECTIVES:

@@ -51,6 +51,9 @@ class VLBertPreTrainedModel(PreTrainedModel):
         if getattr(module, "_vlbert_keep_init", False):
             return  # timm image encoders keep their own (or their pretrained) weights
         super()._init_weights(module)
+        after = getattr(module, "_vlbert_after_init", None)
+        if after is not None:
+            after()  # e.g. GeometryBias's distance prior, once its last Linear has its random start
         if isinstance(module, BertEmbeddings):
             with torch.no_grad():
                 module.position_ids.copy_(torch.arange(module.position_ids.shape[-1]).expand((1, -1)))

@@ -9,12 +9,16 @@ Networks for Object Detection", 2018, and the object relation transformer for ca
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch import Tensor, nn
 
 from vlbert.config import VLBertConfig
 
 PAIR_FEATURES = 7  # dx, dy, |dx|, |dy|, distance, log width ratio, log height ratio
+DISTANCE = 4  # the distance's index among the pair features
+SELF_RADIUS = 0.05  # centres closer than this (normalised units) count as the region itself
 
 
 def pairwise_box_geometry(locations: Tensor, eps: float = 1e-3) -> Tensor:
@@ -39,6 +43,26 @@ class GeometryBias(nn.Module):
             nn.ReLU(),
             nn.Linear(config.v_geometry_bias, config.v_num_attention_heads),
         )
+        if config.v_geometry_prior:  # set when the model initialises its weights (children first)
+            self.mlp[2]._vlbert_after_init = partial(self.init_distance_prior, config.v_geometry_prior)
+
+    @torch.no_grad()
+    def init_distance_prior(self, strength: float) -> None:
+        """Start head 0 at -strength x (distance, or 2 for the region itself): attention to the
+        nearest *other* region; head 1 at +strength x distance: to the furthest. Hidden unit 0
+        is the distance, unit 1 is 1 at the region itself and 0 beyond `SELF_RADIUS`; the other
+        units and heads keep their random start, and their weights from units 0 and 1 are zeroed."""
+        first, last = self.mlp[0], self.mlp[2]
+        first.weight[:2].zero_()
+        first.bias[:2].zero_()
+        first.weight[0, DISTANCE] = 1.0  # ReLU(distance) = distance
+        first.weight[1, DISTANCE] = -1.0 / SELF_RADIUS  # ReLU(1 - distance / radius)
+        first.bias[1] = 1.0
+        last.weight[:, :2].zero_()
+        last.weight[:2].zero_()
+        last.bias[:2].zero_()
+        last.weight[0, 0], last.weight[0, 1] = -strength, -2.0 * strength  # itself: further than any other
+        last.weight[1, 0] = strength
 
     def forward(self, locations: Tensor, key_mask: Tensor, dtype: torch.dtype) -> Tensor:
         """locations [B, R, 5], key_mask [B, R] bool -> [B, H, R, R] additive mask in `dtype`:
