@@ -59,6 +59,7 @@ CHOICES = {
     "eval.retrieval_mode": ("two-stage", "all-pairs", "itc"),
     "eval.caption_mode": ("each", "first"),
     "data.on_error": ("skip", "raise"),
+    "data.train_captions": ("auto", "each", "random", "first"),
 }
 
 
@@ -101,3 +102,13 @@ def test_the_table_above_lists_every_choice_setting():
                 yield f"{prefix}{f.name}", typing.get_args(kind)
 
     assert dict(literals(RunConfig)) == CHOICES
+
+
+@pytest.mark.parametrize(("task", "setting", "mode"), [
+    ("retrieval", "auto", "each"), ("pretraining", "auto", "random"), ("captioning", "auto", "random"),
+    ("retrieval", "first", "first"), ("pretraining", "each", "each"),
+])
+def test_training_captions_per_task_and_as_set(task, setting, mode):
+    from vlbert.rundata import train_caption_mode
+
+    assert train_caption_mode(load_run_config(None, [f"data.train_captions={setting}"], task=task)) == mode

@@ -48,6 +48,9 @@ class DataSection:
     label_fraction: float = 1.0  # use this fraction of the training labels (VQA ablations)
     on_error: OnError = "skip"  # bad samples: "skip" (counted) or "raise"
     blank_images: bool = False  # zero every image input: a text-only (question-only) baseline
+    # training captions of an image: "auto" (retrieval: each one is an example; pre-training and
+    # captioning: one at random per image and epoch), or "each" / "random" / "first" for any task
+    train_captions: Literal["auto", "each", "random", "first"] = "auto"
 
 
 @dataclass

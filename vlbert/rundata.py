@@ -27,14 +27,20 @@ def data_config(cfg: RunConfig, model: VLBertPreTrainedModel, split: str | None,
     image = ImageConfig(size=mc.image_size)
     if inputs == "pixels":
         image = ImageConfig.from_model(model.vlbert.image_encoder.model, size=mc.image_size)
-    caption_mode = "random" if train and cfg.task in ("pretraining", "captioning") else (
-        "each" if train else cfg.eval.caption_mode)
+    caption_mode = train_caption_mode(cfg) if train else cfg.eval.caption_mode
     return DataConfig(
         inputs=inputs, split=split, max_length=cfg.data.max_length, caption_mode=caption_mode,
         shuffle_buffer=cfg.data.shuffle_buffer if train else 0, seed=cfg.train.seed, on_error=cfg.data.on_error,
         image=image, label_fraction=cfg.data.label_fraction if train else 1.0,
         split_by_node=train, record_shard=(0, 1) if train else eval_shard(cfg.task),
     )
+
+
+def train_caption_mode(cfg: RunConfig) -> str:
+    """`data.train_captions`, with "auto" resolved for the task."""
+    if cfg.data.train_captions != "auto":
+        return cfg.data.train_captions
+    return "random" if cfg.task in ("pretraining", "captioning") else "each"
 
 
 def eval_shard(task: str) -> tuple[int, int]:
