@@ -44,6 +44,17 @@ SETTINGS: dict[str, Setting] = {
     "recipe-geometry-prior": Setting({**RECIPE, "v_geometry_bias": 32, "v_geometry_prior": 10.0}, schedule="constant",
                                      note="recipe-geometry whose heads 0 and 1 start biased to the nearest other and "
                                           "the furthest region (v_geometry_prior 10)"),
+    "recipe-geometry-prior-relational-first": Setting(
+        {**RECIPE, "v_geometry_bias": 32, "v_geometry_prior": 10.0}, schedule="constant",
+        first=("shape", "closest", "furthest"), first_steps=1000,
+        note="recipe-geometry-prior trained on shape, closest and furthest questions alone for the first 1000 steps"),
+    "recipe-geometry-prior-count-last": Setting(
+        {**RECIPE, "v_geometry_bias": 32, "v_geometry_prior": 10.0}, schedule="constant",
+        first=("shape", "horizontal", "vertical", "closest", "furthest"), first_steps=1500,
+        note="recipe-geometry-prior without count questions for the first 1500 steps"),
+    "recipe-geometry-prior-relational-twice": Setting(
+        {**RECIPE, "v_geometry_bias": 32, "v_geometry_prior": 10.0}, schedule="constant", repeat=("closest", "furthest"),
+        note="recipe-geometry-prior with every closest and furthest question twice in the training set"),
     "original-6-bands": Setting(dict(v_location_bands=6), note="the original with the box as 6-band Fourier features"),
     "linear-box": Setting(dict(LINEAR_BOX), schedule="constant", note="the recipe with the raw 5-d box (no Fourier)"),
     "linear-box-relu": _with(LINEAR_BOX, "pooler_act", "relu", "linear-box with ReLU poolers"),

@@ -53,6 +53,7 @@ class Setting:
     box_bands: int = 0  # the baseline's box as Fourier features at this many octaves (0: the raw box)
     first: tuple[str, ...] = ()  # curriculum: train the first `first_steps` steps on these subtypes only
     first_steps: int = 0
+    repeat: tuple[str, ...] = ()  # these subtypes' questions appear twice in the training set
     note: str = ""
 
 
@@ -216,6 +217,9 @@ def train(setting: Setting, base: dict[str, Any], train_data: Data, test_data: D
     gen = torch.Generator().manual_seed(seed)
     targets = torch.eye(len(ANSWERS))
     curve, began = [], time.perf_counter()
+    if setting.repeat:
+        again = torch.isin(train_data.subtype, torch.tensor([SUBTYPES.index(n) for n in setting.repeat]))
+        train_data = train_data.select(torch.cat([torch.arange(len(train_data.answer)), again.nonzero().flatten()]))
     early = only_subtypes(train_data, list(setting.first)) if setting.first else train_data
     for step in range(1, steps + 1):
         data = early if step <= setting.first_steps else train_data
