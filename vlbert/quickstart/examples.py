@@ -50,7 +50,7 @@ def retrieval_examples(parts: RunParts, cfg: RunConfig, root: Path, count: int =
     """Image -> text over the first `pool` test images: each image's top-3 captions by ITM."""
     cfg = replace(cfg, eval=replace(cfg.eval, caption_mode="first"))
     gallery = gather_gallery(eval_batches(cfg, parts, "test"), pool)
-    scores = gallery_scores(parts.model.eval(), gallery, "two-stage", cfg.eval.k)  # [T, I]
+    scores = gallery_scores(parts.model.eval(), gallery, cfg.eval.retrieval_mode, cfg.eval.k)  # [T, I]
     captions = [refs[0] for refs in gallery.references]  # caption t belongs to image owner[t]
     keys = gallery.image_ids[:count]
     pngs = _images(root, set(keys))

@@ -3,7 +3,8 @@
 Stages: generate Sort-of-CLEVR with captions and oracle regions -> pre-train (MLM, masked region
 modelling, ITM, ITC) -> VQA from scratch with the pre-trained vocabulary (or from the pre-trained
 model: `QuickstartPlan.vqa_from`), and a question-only baseline ->
-fine-tune retrieval (ITC top-k, ITM re-rank, over the held-out images) -> fine-tune captioning ->
+fine-tune retrieval (ITC and ITM on the scene descriptions; ranked by ITC over the held-out images)
+-> fine-tune captioning ->
 optionally the label-efficiency ablation (10 % of the VQA labels, pre-trained vs from scratch).
 Every stage is an ordinary `run_training` run in its own directory under `out_dir`.
 """
@@ -91,15 +92,17 @@ class Quickstart:
         began = time.perf_counter()
         p = self.plan
         self.make_data()
+        captions = f"data.train_captions={p.train_captions}"
         pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps,
-                                                   f"data.max_length={p.pretrain_max_length}"))
+                                                   f"data.max_length={p.pretrain_max_length}", captions))
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_init = init if p.vqa_from == "pretrained" else vocab
         vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps, vqa_init))
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
-        retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, "data.max_length=96",
-                                    "eval.caption_mode=first", f"eval.k={p.retrieval_k}")
+        retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, "data.max_length=96", captions,
+                                    "eval.caption_mode=first", f"eval.k={p.retrieval_k}",
+                                    f"eval.retrieval_mode={p.retrieval_mode}")
         ret, ret_metrics = self.stage("retrieval", retrieval_cfg)
         caption_cfg = self.config("captioning", "caption", p.caption_steps, init, "data.max_length=96",
                                   "eval.caption_mode=first", f"eval.limit={p.caption_eval_images}",
