@@ -278,3 +278,20 @@ def test_label_fraction_keeps_a_fixed_subset_of_questions():
     assert kept == [q for q in ids if keeps_label(q, 0.1)]  # the same subset every epoch and run
     assert set(kept) <= {q for q in ids if keeps_label(q, 0.5)}  # nested fractions
     assert all(keeps_label(q, 1.0) for q in ids)
+
+
+def test_question_subtypes_keep_only_those_questions(tmp_path, tokenizer):
+    from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
+
+    make_sort_of_clevr_shards(tmp_path, {"train": 4}, shard_size=4, regions=True, questions_per_type=2)
+
+    def subtypes(chosen: tuple[str, ...]) -> list[str]:
+        config = DataConfig(inputs="regions", split="train", shuffle_buffer=0, question_subtypes=chosen)
+        return [e.question_subtype for e in make_dataset(tmp_path, "questions", tokenizer, config)]
+
+    every = subtypes(())
+    assert len(every) == 16 and len(set(every)) >= 3  # 4 images, 4 questions each
+    two = sorted(set(every))[:2]
+    chosen = subtypes(tuple(two))
+    assert 0 < len(chosen) < len(every) and sorted(chosen) == sorted(s for s in every if s in two)
+    assert subtypes(("no such subtype",)) == []

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from vlbert.cli import main
 
@@ -18,16 +19,25 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
         value = report[section][key]
         assert 0.0 <= value <= (10.0 if key == "cider" else 1.0), (section, key, value)
     assert [s["name"] for s in report["stages"]] == [
-        "pretrain", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained", "ablation-scratch"]
+        "pretrain", "vqa-first", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained",
+        "ablation-scratch"]
     assert report["retrieval"]["num_images"] == 24  # every held-out image of the smoke plan
     for name in ("loss_curves.png", "vqa_examples.png", "retrieval_examples.png"):
         assert (out / name).stat().st_size > 10_000, name
     table = capsys.readouterr().out
     assert "relational accuracy" in table and "text->image R@1" in table
-    # the VQA stage starts from scratch with the pre-trained vocabulary (the plan's vqa_from)
-    vqa = (out / "vqa" / "config.yaml").read_text()
-    assert "init: null" in vqa and f"tokenizer: {out / 'pretrain' / 'model'}" in vqa
+    # the VQA stage starts from scratch with the pre-trained vocabulary (the plan's vqa_from) on
+    # the first subtypes, then goes on from there with every question
+    first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
+    assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
+    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
+    vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
+    assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
     assert report["settings"]["vqa_from"] == "scratch"
+    # pre-training and retrieval read each image's full description; retrieval is ranked by ITC
+    for stage in ("pretrain", "retrieval"):
+        assert yaml.safe_load((out / stage / "config.yaml").read_text())["data"]["train_captions"] == "first"
+    assert yaml.safe_load((out / "retrieval" / "config.yaml").read_text())["eval"]["retrieval_mode"] == "itc"
 
 
 @pytest.mark.slow
@@ -38,7 +48,8 @@ def test_quickstart_vqa_can_start_from_the_pretrained_model(tmp_path):
     from vlbert.quickstart.plan import QuickstartPlan
 
     out = tmp_path / "qs"
-    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="pretrained"), progress=False)
+    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="pretrained", vqa_first_steps=0), progress=False)
     assert f"init: {out / 'pretrain' / 'model'}" in (out / "vqa" / "config.yaml").read_text()
+    assert not (out / "vqa-first").exists()  # no first phase: one VQA stage
     with pytest.raises(ValueError, match="vqa_from"):
         run_quickstart(tmp_path / "bad", plan=replace(QuickstartPlan.smoke(), vqa_from="imagenet"), progress=False)

@@ -46,6 +46,7 @@ class DataSection:
     shuffle_buffer: int = 1000  # examples shuffled together (shard order is shuffled too)
     num_answers: int = 3129  # VQA answer vocabulary size (top-K)
     label_fraction: float = 1.0  # use this fraction of the training labels (VQA ablations)
+    question_subtypes: list[str] = field(default_factory=list)  # VQA training: only these question subtypes (empty: all)
     on_error: OnError = "skip"  # bad samples: "skip" (counted) or "raise"
     blank_images: bool = False  # zero every image input: a text-only (question-only) baseline
     # training captions of an image: "auto" (retrieval: each one is an example; pre-training and

@@ -32,6 +32,7 @@ def data_config(cfg: RunConfig, model: VLBertPreTrainedModel, split: str | None,
         inputs=inputs, split=split, max_length=cfg.data.max_length, caption_mode=caption_mode,
         shuffle_buffer=cfg.data.shuffle_buffer if train else 0, seed=cfg.train.seed, on_error=cfg.data.on_error,
         image=image, label_fraction=cfg.data.label_fraction if train else 1.0,
+        question_subtypes=tuple(cfg.data.question_subtypes) if train else (),
         split_by_node=train, record_shard=(0, 1) if train else eval_shard(cfg.task),
     )
 

@@ -97,7 +97,11 @@ class Quickstart:
                                                    f"data.max_length={p.pretrain_max_length}", captions))
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_init = init if p.vqa_from == "pretrained" else vocab
-        vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps, vqa_init))
+        if p.vqa_first_steps:  # the first steps on some question subtypes, then all of them
+            subtypes = "data.question_subtypes=[" + ",".join(p.vqa_first_subtypes) + "]"
+            first, _ = self.stage("vqa-first", self.config("vqa", "vqa-first", p.vqa_first_steps, vqa_init, subtypes))
+            vqa_init = f"model.init={first.model_dir}"
+        vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps - p.vqa_first_steps, vqa_init))
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
         retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, "data.max_length=96", captions,

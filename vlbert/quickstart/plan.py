@@ -27,6 +27,8 @@ LEARNING_RECIPE: dict[str, Any] = dict(
     v_location_norm=True,  # the box embedding normalised apart from the feature embedding (LXMERT)
     v_feature_norm=True,  # each region's input crop standardised
     v_location_bands=3,  # the box as sin/cos at 3 octaves: near positions told apart, LayerNorm-proof
+    v_geometry_bias=32,  # an attention bias per head from each pair of boxes (closest / furthest questions)
+    v_geometry_prior=10.0,  # two of its heads start on the nearest other and the furthest region
 )
 SMALL_MODEL: dict[str, Any] = {**SMALL_SIZES, **LEARNING_RECIPE}
 
@@ -54,6 +56,10 @@ class QuickstartPlan:
     # (its states change 4x less when every box is mirrored), and VQA from there reads no position
     # in 1000 steps where VQA from scratch reads them (left/right 0.99): README, "Quickstart results".
     vqa_from: str = "scratch"
+    # The VQA stage's first steps leave out count questions: with them from the start, finding the
+    # named object takes ~1000 steps longer (tools/learning_ablations.py, "count-last").
+    vqa_first_steps: int = 1500
+    vqa_first_subtypes: tuple[str, ...] = ("shape", "horizontal", "vertical", "closest", "furthest")
     question_only_steps: int = 100
     retrieval_steps: int = 250
     retrieval_mode: str = "itc"  # scored by the ITC similarity: here it ranks better than ITM re-ranking
@@ -69,6 +75,8 @@ class QuickstartPlan:
     def __post_init__(self) -> None:
         if self.vqa_from not in ("scratch", "pretrained"):
             raise ValueError(f"vqa_from must be 'scratch' or 'pretrained', got {self.vqa_from!r}")
+        if not 0 <= self.vqa_first_steps < self.vqa_steps:
+            raise ValueError(f"vqa_first_steps must be in [0, vqa_steps), got {self.vqa_first_steps}")
         if self.train_captions not in ("first", "random", "each"):
             raise ValueError(f"train_captions must be 'first', 'random' or 'each', got {self.train_captions!r}")
         if self.retrieval_mode not in ("itc", "two-stage", "all-pairs"):
@@ -79,7 +87,7 @@ class QuickstartPlan:
         """A few steps of everything, for tests."""
         return cls(
             train_images=64, val_images=16, test_images=24, batch_size=16, warmup_steps=1,
-            pretrain_steps=2, vqa_steps=2, question_only_steps=2, retrieval_steps=2, caption_steps=2,
+            pretrain_steps=2, vqa_steps=3, vqa_first_steps=1, question_only_steps=2, retrieval_steps=2, caption_steps=2,
             caption_eval_images=4, ablation_steps=2, ablation_fraction=0.5,
         )  # fmt: skip
 
@@ -87,7 +95,7 @@ class QuickstartPlan:
     def long(cls) -> "QuickstartPlan":
         """Six times the pre-training and three times the VQA steps of the default plan, for the
         grounding the 15-minute plan has no room for (about an hour on 2 CPU cores, estimated)."""
-        return cls(pretrain_steps=1500, vqa_steps=8000, question_only_steps=300, retrieval_steps=1000,
+        return cls(pretrain_steps=1500, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300, retrieval_steps=1000,
                    caption_steps=400, caption_eval_images=200, ablation_steps=1600, evals_per_stage=6)
 
     def estimated_seconds(self, ablation: bool) -> dict[str, float]:
@@ -95,7 +103,8 @@ class QuickstartPlan:
         times = {
             "data": 7e-4 * (self.train_images + self.val_images + self.test_images),
             "pretrain": 0.8 * self.pretrain_steps + 20,
-            "vqa": 0.13 * self.vqa_steps + 10,
+            "vqa-first": 0.13 * self.vqa_first_steps + 10,
+            "vqa": 0.13 * (self.vqa_steps - self.vqa_first_steps) + 10,
             "question-only": 0.13 * self.question_only_steps + 25,
             "retrieval": 0.55 * self.retrieval_steps + 0.01 * self.test_images,
             "caption": 0.3 * self.caption_steps + 0.1 * self.caption_eval_images,

@@ -61,9 +61,12 @@ def keeps_label(question_id: str, fraction: float) -> bool:
     return fraction >= 1.0 or derive_seed("label-fraction", question_id) % 1_000_000 < fraction * 1_000_000
 
 
-def question_items(record: Record, policy: ErrorPolicy, label_fraction: float = 1.0) -> list[Item]:
-    """VQA: one item per question with non-empty text (of the fixed `label_fraction` of them)."""
-    kept = [q for q in record.meta.questions if keeps_label(q.question_id, label_fraction)]
+def question_items(record: Record, policy: ErrorPolicy, label_fraction: float = 1.0,
+                   subtypes: tuple[str, ...] = ()) -> list[Item]:
+    """VQA: one item per question with non-empty text (of the fixed `label_fraction` of them, and
+    of those whose subtype is in `subtypes`, when given)."""
+    kept = [q for q in record.meta.questions if keeps_label(q.question_id, label_fraction)
+            and (not subtypes or q.subtype in subtypes)]
     questions = [q for q in kept if q.question.strip()]
     if len(questions) < len(kept):
         n = len(kept) - len(questions)
@@ -79,17 +82,18 @@ class TaskExpander:
 
     def __init__(
         self, text: str, policy: ErrorPolicy, caption_mode: str = "each", seed: int = 0, epoch: int = 0,
-        label_fraction: float = 1.0,
+        label_fraction: float = 1.0, question_subtypes: tuple[str, ...] = (),
     ) -> None:
         check_text(text, caption_mode)
         if not 0.0 < label_fraction <= 1.0:
             raise DataError(f"label_fraction must be in (0, 1], got {label_fraction}")
         self.text, self.policy, self.caption_mode = text, policy, caption_mode
         self.seed, self.epoch, self.label_fraction = seed, epoch, label_fraction
+        self.question_subtypes = tuple(question_subtypes)
 
     def expand(self, record: Record) -> list[Item]:
         if self.text == "questions":
-            return question_items(record, self.policy, self.label_fraction)
+            return question_items(record, self.policy, self.label_fraction, self.question_subtypes)
         rng = random.Random(derive_seed(self.seed, self.epoch, record.key))
         return caption_items(record, self.policy, self.caption_mode, rng)
 

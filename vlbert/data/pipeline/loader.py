@@ -55,6 +55,7 @@ class DataConfig:
     max_regions: int | None = None  # keep the first N regions (detectors sort them by confidence)
     caption_mode: str = "each"  # "each" caption is an example, or one "random" / "first" per image
     label_fraction: float = 1.0  # VQA: train on this fixed fraction of the questions (by id hash)
+    question_subtypes: tuple[str, ...] = ()  # VQA: only questions of these subtypes (empty: all)
     shuffle_buffer: int = 1000  # 0: no shuffling at all (shard order kept, for evaluation)
     shuffle_initial: int = 100
     seed: int = 0
@@ -134,7 +135,8 @@ class ShardDataset(IterableDataset):
             wds.split_by_worker,
             ShardReader(policy, self.shards.counts),
             RecordParser(policy, needs_image=cfg.inputs == "pixels", needs_features=cfg.inputs == "regions"),
-            TaskExpander(self.text, policy, cfg.caption_mode, cfg.seed, self.epoch, cfg.label_fraction),
+            TaskExpander(self.text, policy, cfg.caption_mode, cfg.seed, self.epoch, cfg.label_fraction,
+                         cfg.question_subtypes),
         ]
         if shuffle:
             seed = derive_seed(cfg.seed, self.epoch, rank, worker)
