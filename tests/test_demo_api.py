@@ -176,3 +176,19 @@ def test_a_shard_gallery_uses_its_split_and_its_region_features(models, tmp_path
     assert service.gallery.names == [sample_key("test", i) for i in range(3)]
     hits = service.search("a red circle", top=3)
     assert sorted(h.name for h in hits) == service.gallery.names
+
+
+def test_itc_search_ranks_by_the_contrastive_similarity_alone(models):
+    from vlbert.demo.service import DemoError
+    from vlbert.eval.retrieval import encode_texts
+
+    service = DemoService([models["pretraining"]], models["gallery"], detector="sort-of-clevr", search_mode="itc")
+    hits = service.search("a red circle", top=5)
+    ranker = service.predictor_for("retrieval")
+    texts = encode_texts(ranker.model, [ranker.text_inputs("a red circle")])
+    sims = (texts.embeds @ service.gallery.index.embeds.t())[0]  # [I]
+    expected = [service.gallery.names[i] for i in sims.argsort(descending=True)[:5].tolist()]
+    assert [h.name for h in hits] == expected
+    assert [h.score for h in hits] == [round(float(v), 4) for v in sims.sort(descending=True).values[:5]]
+    with pytest.raises(DemoError, match="search mode"):
+        DemoService([models["pretraining"]], search_mode="itm")

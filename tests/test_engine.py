@@ -198,3 +198,23 @@ def test_optimizer_is_fused_on_cpu_and_steps_like_the_loop():
         loop.step()
     for (name, a), b in zip(model.named_parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7, msg=name)
+
+
+def test_retrieval_with_itm_off_trains_itc_from_the_unimodal_states_only():
+    from vlbert.engine.objectives import retrieval_objective
+    from vlbert.losses import itc_loss
+
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="retrieval").eval()  # no dropout: two passes agree
+    batch = pretrain_batch()
+    batch.masked_regions = None
+    cfg = ObjectiveConfig(weights={"itc": 1.0, "itm": 0.0})
+    out = retrieval_objective(model, batch, cfg, torch.Generator().manual_seed(0))
+    assert set(out.parts) == {"itc"}
+    text, image = model.vlbert.encode_pair(**batch.model_inputs())
+    full = model.forward_states(text, image)  # the same ITC embeddings as the whole model's
+    torch.testing.assert_close(out.parts["itc"], itc_loss(full.text_embed, full.image_embed, full.logit_scale))
+    out.total.backward()
+    assert model.itm_head.classifier.weight.grad is None  # no co-attention pass, no ITM
+    assert all(p.grad is None for p in model.vlbert.encoder.c_layer.parameters())
+    assert model.itc_head.text_proj.weight.grad.abs().sum() > 0

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gallery-limit", type=int, default=500, help="read at most this many gallery images")
     parser.add_argument("--detector", choices=sorted(DETECTORS),
                         help="find the regions of gallery folder images with this detector (region models)")
+    parser.add_argument("--search", choices=("two-stage", "itc"), default="two-stage",
+                        help="gallery ranking: ITC top-k re-ranked by ITM (default), or ITC alone (a model trained "
+                             "without ITM, such as the quickstart's retrieval model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=8000)
 
@@ -30,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from vlbert.demo.service import DemoService
 
     service = DemoService(args.model, args.gallery, args.gallery_limit, args.detector,
-                          gallery_split=args.gallery_split)
+                          gallery_split=args.gallery_split, search_mode=args.search)
     info = service.info()
     print(f"vlbert demo: {', '.join(info.models)} model(s), gallery of {info.gallery_size} images; "
           f"open http://{args.host}:{args.port}/", flush=True)

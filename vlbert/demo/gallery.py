@@ -86,10 +86,20 @@ def build_gallery(predictor: Predictor, items: list[GalleryImage], detector: str
     return Gallery([item.name for item in items], thumbnails, index)
 
 
-def search(predictor: Predictor, gallery: Gallery, caption: str, top: int, k: int = 16) -> list[Hit]:
-    """The gallery's best `top` images for `caption`: ITC top-k, then the ITM re-rank."""
+SEARCH_MODES = ("two-stage", "itc")
+
+
+def search(predictor: Predictor, gallery: Gallery, caption: str, top: int, k: int = 16,
+           mode: str = "two-stage") -> list[Hit]:
+    """The gallery's best `top` images for `caption`: ITC top-k, then the ITM re-rank ("two-stage"),
+    or the ITC similarity alone ("itc", for a model trained without ITM)."""
+    if mode not in SEARCH_MODES:
+        raise ValueError(f"search mode must be one of {SEARCH_MODES}, got {mode!r}")
     texts = encode_texts(predictor.model, [predictor.text_inputs(caption)])
-    scores = two_stage_scores(predictor.model, texts, gallery.index, k=k)[0]  # [I]
+    if mode == "itc":
+        scores = (texts.embeds @ gallery.index.embeds.t())[0]  # [I]
+    else:
+        scores = two_stage_scores(predictor.model, texts, gallery.index, k=k)[0]  # [I]
     order = scores.argsort(descending=True)[: min(top, k)].tolist()
     return [Hit(gallery.names[i], round(float(scores[i]), 4), gallery.thumbnails[i]) for i in order]
 

@@ -25,7 +25,7 @@ from vlbert.data.sources.sort_of_clevr.scenes import (
     sample_questions,
     sample_scene,
 )
-from vlbert.demo.gallery import Gallery, Hit, build_gallery, read_gallery, search
+from vlbert.demo.gallery import SEARCH_MODES, Gallery, Hit, build_gallery, read_gallery, search
 from vlbert.demo.heatmap import Layout, RegionWeight, png_data_url, region_weights, render_heatmap
 from vlbert.models.attention_maps import record_coattention, text_to_region_weights
 from vlbert.run.predict import Predictor
@@ -95,7 +95,10 @@ def question_templates() -> list[str]:
 class DemoService:
     def __init__(self, model_dirs: list[str | Path], gallery: str | Path | None = None,
                  gallery_limit: int = 500, detector: str | None = None, device: str | None = None,
-                 gallery_split: str | None = None) -> None:
+                 gallery_split: str | None = None, search_mode: str = "two-stage") -> None:
+        if search_mode not in SEARCH_MODES:
+            raise DemoError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {search_mode!r}")
+        self.search_mode = search_mode
         self.predictors = [Predictor(path, device) for path in model_dirs]
         self.dirs = [str(path) for path in model_dirs]
         self.gallery: Gallery | None = None
@@ -163,4 +166,4 @@ class DemoService:
         ranker = self.predictor_for("retrieval")
         if self.gallery is None:
             raise DemoError("no gallery: start the demo with --gallery DIR (a shard directory or an image folder)")
-        return search(ranker, self.gallery, self._check_text(ranker, caption, "caption"), top, k)
+        return search(ranker, self.gallery, self._check_text(ranker, caption, "caption"), top, k, self.search_mode)

@@ -148,11 +148,17 @@ def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: 
 
 
 def retrieval_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: torch.Generator | None = None) -> LossOutput:
-    """ITC + ITM with (hard) negatives."""
+    """ITC + ITM with (hard) negatives; with the ITM weight at 0, ITC alone, from the unimodal
+    states only (no co-attention pass)."""
     text, image = model.vlbert.encode_pair(**batch.model_inputs())
-    out = model.forward_states(text, image)
     moved = _moved(model, batch, cfg, generator)
-    parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale, box_negative_embeds(model, moved))}
+    extra = box_negative_embeds(model, moved)
+    if not cfg.weights.get("itm", 1.0):
+        text_embed, image_embed, scale = model.itc_head(text.hidden[:, 0], image.hidden[:, 0])  # [B, E] x2
+        itc = itc_loss(text_embed, image_embed, scale, extra)
+        return LossOutput(total=cfg.weights.get("itc", 1.0) * itc, parts={"itc": itc})
+    out = model.forward_states(text, image)
+    parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale, extra)}
     parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved)
     total = sum(cfg.weights.get(k, 1.0) * v for k, v in parts.items())
     return LossOutput(total=total, parts=parts)  # type: ignore[arg-type]

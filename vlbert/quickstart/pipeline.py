@@ -3,7 +3,7 @@
 Stages: generate Sort-of-CLEVR with captions and oracle regions -> pre-train (MLM, masked region
 modelling, ITM, ITC) -> VQA from scratch with the pre-trained vocabulary (or from the pre-trained
 model: `QuickstartPlan.vqa_from`), and a question-only baseline ->
-fine-tune retrieval (ITC and ITM on the scene descriptions; ranked by ITC over the held-out images)
+fine-tune retrieval (ITC on the scene descriptions, ranked by ITC over the held-out images)
 -> fine-tune captioning ->
 optionally the label-efficiency ablation (10 % of the VQA labels, pre-trained vs from scratch).
 Every stage is an ordinary `run_training` run in its own directory under `out_dir`.
@@ -106,7 +106,8 @@ class Quickstart:
                                                           "data.blank_images=true"))
         retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, "data.max_length=96", captions,
                                     "eval.caption_mode=first", f"eval.k={p.retrieval_k}",
-                                    f"eval.retrieval_mode={p.retrieval_mode}")
+                                    f"eval.retrieval_mode={p.retrieval_mode}",
+                                    *(() if p.retrieval_itm else ("objective.weights.itm=0",)))
         ret, ret_metrics = self.stage("retrieval", retrieval_cfg)
         caption_cfg = self.config("captioning", "caption", p.caption_steps, init, "data.max_length=96",
                                   "eval.caption_mode=first", f"eval.limit={p.caption_eval_images}",
