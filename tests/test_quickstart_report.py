@@ -172,3 +172,15 @@ def test_plans_on_the_command_line(monkeypatch) -> None:
     assert all(getattr(long, name) >= 3 * getattr(default, name) for name in steps)
     with pytest.raises(SystemExit):
         parse_args(["quickstart", "--plan", "huge"])
+
+
+def test_plan_refuses_settings_the_run_config_would_refuse_stages_later():
+    from vlbert.quickstart.plan import QuickstartPlan
+
+    for bad, message in (({"train_captions": "all"}, "train_captions must be one of auto, each, random, first"),
+                         ({"retrieval_mode": "itm"}, "retrieval_mode must be one of two-stage, all-pairs, itc"),
+                         ({"retrieval_mode": "two-stage"}, "set retrieval_itm=True"),
+                         ({"vqa_first_steps": 2500}, "vqa_first_steps")):
+        with pytest.raises(ValueError, match=message):
+            QuickstartPlan(**bad)
+    assert QuickstartPlan(retrieval_mode="two-stage", retrieval_itm=True).retrieval_itm

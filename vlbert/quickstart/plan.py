@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args, get_type_hints
+
+from vlbert.runconfig import DataSection, EvalSection
 
 # A small ViLBERT over the built-in data's oracle regions (11 x 11 RGB crops, 12 classes).
 # Two visual layers run before the first co-attention block, so the unimodal IMG state that ITC
@@ -80,10 +82,12 @@ class QuickstartPlan:
             raise ValueError(f"vqa_from must be 'scratch' or 'pretrained', got {self.vqa_from!r}")
         if not 0 <= self.vqa_first_steps < self.vqa_steps:
             raise ValueError(f"vqa_first_steps must be in [0, vqa_steps), got {self.vqa_first_steps}")
-        if self.train_captions not in ("first", "random", "each"):
-            raise ValueError(f"train_captions must be 'first', 'random' or 'each', got {self.train_captions!r}")
-        if self.retrieval_mode not in ("itc", "two-stage", "all-pairs"):
-            raise ValueError(f"retrieval_mode must be 'itc', 'two-stage' or 'all-pairs', got {self.retrieval_mode!r}")
+        # the run configuration's choices, checked now rather than when the stage's config loads
+        for name, section, key in (("train_captions", DataSection, "train_captions"),
+                                   ("retrieval_mode", EvalSection, "retrieval_mode")):
+            choices = get_args(get_type_hints(section)[key])
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}")
         if self.retrieval_mode != "itc" and not self.retrieval_itm:
             raise ValueError(f"retrieval_mode {self.retrieval_mode!r} ranks with the ITM head: set retrieval_itm=True")
 
