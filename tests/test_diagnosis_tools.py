@@ -1,0 +1,63 @@
+"""tools/loss_summary.py and tools/retrieval_diagnosis.py, the commands behind the README's loss
+and retrieval-diagnosis figures."""
+
+import importlib.util
+import json
+import shutil
+from pathlib import Path
+
+import vlbert
+from vlbert.data.sources.sort_of_clevr.captions import parse_description
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _tool(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_loss_summary_averages_each_end_and_lists_validation(tmp_path, capsys):
+    rows = [{"step": s, "loss": float(s), "loss_itc": 10.0 - s} for s in range(1, 11)]
+    rows.insert(5, {"step": 5, "eval_itm_acc": 0.7})
+    (tmp_path / "metrics.json").write_text(json.dumps(rows))
+    assert _tool("loss_summary").main([str(tmp_path), "--rows", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "loss: 2.000 -> 9.000 (mean of the first / last 3 logged steps)"  # (1+2+3)/3, (8+9+10)/3
+    assert out[2] == "loss_itc: 8.000 -> 1.000 (mean of the first / last 3 logged steps)"
+    assert json.loads(out[3]) == {"step": 5, "eval_itm_acc": 0.7}
+
+
+def test_retrieval_diagnosis_reports_recall_and_confusions(tmp_path, minilm_path, capsys):
+    from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
+
+    make_sort_of_clevr_shards(tmp_path / "shards", {"train": 2, "test": 12}, shard_size=6, regions=True)
+    model_dir = tmp_path / "model"
+    vlbert.create_model("tiny", task="retrieval", vocab_size=30522, v_feature_size=363,
+                        max_position_embeddings=128).save_pretrained(model_dir)
+    shutil.copy(Path(minilm_path) / "vocab.txt", model_dir / "vocab.txt")
+    tool = _tool("retrieval_diagnosis")
+    assert tool.main([str(model_dir), str(tmp_path / "shards"), "--limit", "10", "--k", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("itc: 10 captions, 10 images, t2i R@1 ")
+    assert lines[1].startswith("two-stage k=3: 10 captions, 10 images")
+    wrong = int(lines[2].split("ITC top-1 wrong: ")[1].split(";")[0])
+    assert 0 < wrong <= 10  # an untrained model
+
+
+def test_cells_and_shapes_are_compared_per_colour():
+    tool = _tool("retrieval_diagnosis")
+    a = parse_description("a red circle in the top left, a green square in the center, a blue circle in the "
+                          "bottom right, an orange square in the top right, a gray circle in the bottom left and "
+                          "a yellow square in the middle left; from left to right: red, gray, yellow, green, "
+                          "blue, orange; from top to bottom: red, orange, yellow, green, gray, blue.")
+    assert a is not None
+    b = parse_description("a red circle in the top left, a green square in the center, a blue circle in the "
+                          "center, an orange square in the top right, a gray circle in the bottom left and "
+                          "a yellow circle in the middle left; from left to right: red, gray, yellow, green, "
+                          "blue, orange; from top to bottom: red, orange, yellow, green, gray, blue.")
+    assert b is not None
+    assert tool.cells_shared(a, a) == 6 and tool.cells_shared(a, b) == 5
+    assert tool.same_shapes(a, a) and not tool.same_shapes(a, b)
