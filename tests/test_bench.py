@@ -91,3 +91,18 @@ def test_bench_step_scores_masked_tokens_with_the_same_loss():
     torch.testing.assert_close(losses[0], losses[1])
     with pytest.raises(ValueError, match="mlm_scoring"):
         vlbert_step("tiny", torch.device("cpu"), inputs, None, mlm_scoring="some")
+
+
+def test_inference_memory_is_accounted_in_a_fresh_process():
+    """The account's parameter bytes are the model's own, and the parts are consistent: a new process
+    starts below the peak, and the weights it builds take at least their parameters' bytes."""
+    import vlbert
+    from vlbert.bench.memory import account_inference_memory
+
+    account = account_inference_memory("tiny", "vqa", 4, threads=1)
+    model = vlbert.create_model("tiny", task="vqa", num_answers=3129)
+    assert account.parameter_mb == pytest.approx(sum(p.numel() * 4 for p in model.parameters()) / 2**20)
+    assert 0 < account.runtime_mb < account.peak_mb
+    assert account.weights_mb >= 0.9 * account.parameter_mb
+    assert account.peak_mb >= account.runtime_mb + account.weights_mb * 0.9
+    assert account.activations_mb >= 0

@@ -26,6 +26,7 @@ import torch
 
 from vlbert.bench.data_pipeline import measure_pipeline
 from vlbert.bench.inference import measure_inference
+from vlbert.bench.memory import account_inference_memory
 from vlbert.bench.retrieval import RetrievalResult, load_gallery, measure_scaling
 from vlbert.bench.timing import interleaved, matmul_peak_flops
 from vlbert.bench.train_step import (
@@ -108,7 +109,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.only_train:
         return report
     print("inference ...", flush=True)
-    report["inference"] = asdict(measure_inference(preset, cpu, 32 if not args.quick else 4, repeats, None))
+    infer_batch = 32 if not args.quick else 4
+    report["inference"] = asdict(measure_inference(preset, cpu, infer_batch, repeats, None))
+    # peak memory of inference alone, each task in a fresh process (this one has trained two models)
+    report["memory"] = [asdict(account_inference_memory(preset, task, infer_batch)) for task in ("retrieval", "vqa")]
     print("retrieval ...", flush=True)
     sizes = [20, 40] if args.quick else [250, 500, 1000, 2000]
     report["retrieval"] = retrieval_section(Path(args.retrieval_model), sizes, args.k,
@@ -153,7 +157,9 @@ def table(report: dict[str, Any]) -> str:
         ("params vlbert / LXMERT", f"{t['vlbert_params']:,} / {t['lxmert_params']:,}"),
         ("mfu (target >= 0.5)", f"{t['mfu']:.2f} of {t['matmul_peak_flops_per_s'] / 1e9:.0f} GFLOP/s"),
         ("inference ITM pairs/s, VQA questions/s", f"{i['itm_pairs_per_s']:.1f}, {i['vqa_questions_per_s']:.1f}"),
-        ("peak memory MB", f"{i['peak_memory_mb']:.0f}"),
+        *((f"inference memory MB, {m['task']} in a fresh process: peak (runtime, weights, forward)",
+           f"{m['peak_mb']:.0f} ({m['runtime_mb']:.0f}, {m['weights_mb']:.0f} for {m['parameter_mb']:.0f} of parameters, "
+           f"{m['activations_mb']:.0f})") for m in report["memory"]),
         (f"retrieval_speedup at {r['at_images']} images (target >= 50)", f"{r['retrieval_speedup']:.1f}"),
         (f"retrieval_r1_delta at {r['r1_delta_at_images']} images (target |d| <= 0.01)",
          "n/a" if r["retrieval_r1_delta"] is None else f"{r['retrieval_r1_delta']:+.3f}"),
