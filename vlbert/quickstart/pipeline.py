@@ -92,9 +92,8 @@ class Quickstart:
         began = time.perf_counter()
         p = self.plan
         self.make_data()
-        captions = f"data.train_captions={p.train_captions}"
-        pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps,
-                                                   f"data.max_length={p.pretrain_max_length}", captions))
+        extra = stage_overrides(p)
+        pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps, *extra["pretrain"]))
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_init = init if p.vqa_from == "pretrained" else vocab
         if p.vqa_first_steps:  # the first steps on some question subtypes, then all of them
@@ -104,14 +103,10 @@ class Quickstart:
         vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps - p.vqa_first_steps, vqa_init))
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
-        retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, "data.max_length=96", captions,
-                                    "eval.caption_mode=first", f"eval.k={p.retrieval_k}",
-                                    f"eval.retrieval_mode={p.retrieval_mode}",
-                                    *(() if p.retrieval_itm else ("objective.weights.itm=0",)))
+        retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, *extra["retrieval"])
         ret, ret_metrics = self.stage("retrieval", retrieval_cfg)
-        caption_cfg = self.config("captioning", "caption", p.caption_steps, init, "data.max_length=96",
-                                  "eval.caption_mode=first", f"eval.limit={p.caption_eval_images}",
-                                  "eval.max_caption_length=90", evals=2)  # decoding is slow
+        caption_cfg = self.config("captioning", "caption", p.caption_steps, init, *extra["caption"],
+                                  evals=2)  # decoding is slow
         _, cap_metrics = self.stage("caption", caption_cfg)
         ablation = self.run_ablation(init, vocab) if self.ablation else None
         results = QuickstartResults(
@@ -131,6 +126,20 @@ class Quickstart:
         _, pre = self.stage("ablation-pretrained", self.config("vqa", "ablation-pretrained", p.ablation_steps, init, fraction))
         _, scratch = self.stage("ablation-scratch", self.config("vqa", "ablation-scratch", p.ablation_steps, vocab, fraction))
         return {"pretrained_acc": pre["vqa_acc"], "scratch_acc": scratch["vqa_acc"], "label_fraction": p.ablation_fraction}
+
+
+def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
+    """The settings each stage adds to `Quickstart.config`'s common ones (besides its initialisation)."""
+    captions = f"data.train_captions={plan.train_captions}"
+    return {
+        "pretrain": (f"data.max_length={plan.pretrain_max_length}", captions),
+        "vqa": (),
+        "retrieval": ("data.max_length=96", captions, "eval.caption_mode=first", f"eval.k={plan.retrieval_k}",
+                      f"eval.retrieval_mode={plan.retrieval_mode}",
+                      *(() if plan.retrieval_itm else ("objective.weights.itm=0",))),
+        "caption": ("data.max_length=96", "eval.caption_mode=first", f"eval.limit={plan.caption_eval_images}",
+                    "eval.max_caption_length=90"),
+    }
 
 
 def _vqa_summary(vqa: dict[str, float], qonly: dict[str, float]) -> dict[str, float]:
