@@ -16,6 +16,7 @@ def test_stage_speeds_are_consistent(tmp_path):
         assert s.steps_per_s == pytest.approx(1 / s.seconds_per_step)
         assert s.achieved_flops_per_s == pytest.approx(s.step_flops / s.seconds_per_step)
         assert s.mfu == pytest.approx(s.achieved_flops_per_s / peak)
+        assert s.setup_s > 0  # building the vocabulary and the model, saving: not counted in a step
     pre, vqa = speeds
     # pre-training reads 96-token descriptions and runs four losses; VQA 24-token questions and one
     assert pre.step_flops > 2 * vqa.step_flops

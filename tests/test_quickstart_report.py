@@ -180,7 +180,8 @@ def test_plan_refuses_settings_the_run_config_would_refuse_stages_later():
     for bad, message in (({"train_captions": "all"}, "train_captions must be one of auto, each, random, first"),
                          ({"retrieval_mode": "itm"}, "retrieval_mode must be one of two-stage, all-pairs, itc"),
                          ({"retrieval_mode": "two-stage"}, "set retrieval_itm=True"),
-                         ({"vqa_first_steps": 2500}, "vqa_first_steps")):
+                         ({"vqa_first_steps": 2500}, r"vqa_first_steps must be in \[0, vqa_steps\), got 2500"),
+                         ({"ablation_first_steps": 400}, r"ablation_first_steps must be in \[0, ablation_steps\)")):
         with pytest.raises(ValueError, match=message):
             QuickstartPlan(**bad)
     assert QuickstartPlan(retrieval_mode="two-stage", retrieval_itm=True).retrieval_itm

@@ -19,8 +19,8 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
         value = report[section][key]
         assert 0.0 <= value <= (10.0 if key == "cider" else 1.0), (section, key, value)
     assert [s["name"] for s in report["stages"]] == [
-        "pretrain", "vqa-first", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained",
-        "ablation-scratch"]
+        "pretrain", "vqa-first", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained-first",
+        "ablation-pretrained", "ablation-scratch-first", "ablation-scratch"]
     assert report["retrieval"]["num_images"] == 24  # every held-out image of the smoke plan
     for name in ("loss_curves.png", "vqa_examples.png", "retrieval_examples.png"):
         assert (out / name).stat().st_size > 10_000, name
@@ -34,6 +34,14 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
     assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
     assert report["settings"]["vqa_from"] == "scratch"
+    # both ablation runs start on the position questions, at the same fraction of the labels, one
+    # from the pre-trained model and one from scratch, then go on with every question
+    for run, init in (("ablation-pretrained", str(out / "pretrain" / "model")), ("ablation-scratch", None)):
+        first = yaml.safe_load((out / f"{run}-first" / "config.yaml").read_text())
+        assert first["model"]["init"] == init and first["data"]["question_subtypes"] == ["horizontal", "vertical"]
+        rest = yaml.safe_load((out / run / "config.yaml").read_text())
+        assert rest["model"]["init"] == str(out / f"{run}-first" / "model") and rest["data"]["question_subtypes"] == []
+        assert first["data"]["label_fraction"] == rest["data"]["label_fraction"] == 0.5
     # pre-training and retrieval read each image's full description; retrieval is ranked by ITC
     for stage in ("pretrain", "retrieval"):
         assert yaml.safe_load((out / stage / "config.yaml").read_text())["data"]["train_captions"] == "first"

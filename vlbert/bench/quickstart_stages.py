@@ -37,11 +37,12 @@ class StageSpeed:
     step_flops: int  # forward + backward of one step
     achieved_flops_per_s: float
     mfu: float  # over the measured fp32 matmul peak
+    setup_s: float  # the `warmup`-step run's time less its steps: vocabulary, model build, saving (and compiling)
 
 
-def _timed_run(qs: Quickstart, stage: str, steps: int, out: Path) -> float:
+def _timed_run(qs: Quickstart, stage: str, steps: int, out: Path, overrides: tuple[str, ...] = ()) -> float:
     cfg = qs.config(STAGES[stage], str(out), steps, *stage_overrides(qs.plan)[stage],
-                    "data.val_split=null", "train.eval_every=0", "train.log_every=1000000")  # out: absolute
+                    "data.val_split=null", "train.eval_every=0", "train.log_every=1000000", *overrides)  # out: absolute
     began = time.perf_counter()
     run_training(cfg, resume=False)
     return time.perf_counter() - began
@@ -54,8 +55,9 @@ def _step_flops(qs: Quickstart, stage: str, out: Path) -> int:
 
 
 def measure_stages(plan: QuickstartPlan, stages: list[str], steps: int, warmup: int,
-                   work_dir: str | Path | None = None) -> tuple[float, list[StageSpeed]]:
-    """(matmul peak FLOP/s, one `StageSpeed` per stage) on built-in data of the plan's sizes."""
+                   work_dir: str | Path | None = None, overrides: tuple[str, ...] = ()) -> tuple[float, list[StageSpeed]]:
+    """(matmul peak FLOP/s, one `StageSpeed` per stage) on built-in data of the plan's sizes;
+    `overrides` are added to every stage's configuration (e.g. "train.compile=true")."""
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
@@ -66,10 +68,10 @@ def measure_stages(plan: QuickstartPlan, stages: list[str], steps: int, warmup: 
         results = []
         for stage in stages:
             flops = _step_flops(qs, stage, Path(tmp) / f"{stage}-flops")
-            short = _timed_run(qs, stage, warmup, Path(tmp) / f"{stage}-short")
-            long = _timed_run(qs, stage, warmup + steps, Path(tmp) / f"{stage}-long")
+            short = _timed_run(qs, stage, warmup, Path(tmp) / f"{stage}-short", overrides)
+            long = _timed_run(qs, stage, warmup + steps, Path(tmp) / f"{stage}-long", overrides)
             seconds = max(long - short, 1e-9) / steps
             achieved = flops / seconds
             results.append(StageSpeed(stage, STAGES[stage], plan.batch_size, seconds, 1 / seconds, flops,
-                                      achieved, achieved / peak))
+                                      achieved, achieved / peak, short - warmup * seconds))
     return peak, results

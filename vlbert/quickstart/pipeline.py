@@ -96,11 +96,7 @@ class Quickstart:
         pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps, *extra["pretrain"]))
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_init = init if p.vqa_from == "pretrained" else vocab
-        if p.vqa_first_steps:  # the first steps on some question subtypes, then all of them
-            subtypes = "data.question_subtypes=[" + ",".join(p.vqa_first_subtypes) + "]"
-            first, _ = self.stage("vqa-first", self.config("vqa", "vqa-first", p.vqa_first_steps, vqa_init, subtypes))
-            vqa_init = f"model.init={first.model_dir}"
-        vqa, vqa_metrics = self.stage("vqa", self.config("vqa", "vqa", p.vqa_steps - p.vqa_first_steps, vqa_init))
+        vqa, vqa_metrics = self.vqa_phases("vqa", p.vqa_steps, p.vqa_first_steps, p.vqa_first_subtypes, vqa_init)
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
         retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, *extra["retrieval"])
@@ -120,11 +116,22 @@ class Quickstart:
         )  # fmt: skip
         return results
 
+    def vqa_phases(self, name: str, steps: int, first_steps: int, first_subtypes: tuple[str, ...], init: str,
+                   *extra: str) -> tuple[RunResult, dict[str, float]]:
+        """A VQA stage in two phases: `first_steps` on some question subtypes (stage `name`-first),
+        then the rest of `steps` on every question, from there (stage `name`)."""
+        if first_steps:
+            subtypes = "data.question_subtypes=[" + ",".join(first_subtypes) + "]"
+            first, _ = self.stage(f"{name}-first", self.config("vqa", f"{name}-first", first_steps, init, subtypes, *extra))
+            init = f"model.init={first.model_dir}"
+        return self.stage(name, self.config("vqa", name, steps - first_steps, init, *extra))
+
     def run_ablation(self, init: str, vocab: str) -> dict[str, float]:
         p = self.plan
         fraction = f"data.label_fraction={p.ablation_fraction}"
-        _, pre = self.stage("ablation-pretrained", self.config("vqa", "ablation-pretrained", p.ablation_steps, init, fraction))
-        _, scratch = self.stage("ablation-scratch", self.config("vqa", "ablation-scratch", p.ablation_steps, vocab, fraction))
+        phases = (p.ablation_steps, p.ablation_first_steps, p.ablation_first_subtypes)
+        _, pre = self.vqa_phases("ablation-pretrained", *phases, init, fraction)
+        _, scratch = self.vqa_phases("ablation-scratch", *phases, vocab, fraction)
         return {"pretrained_acc": pre["vqa_acc"], "scratch_acc": scratch["vqa_acc"], "label_fraction": p.ablation_fraction}
 
 
