@@ -3,15 +3,20 @@
 Each stage is run by `run_training` with the quickstart's own configuration (`Quickstart.config` and
 `stage_overrides`), so the time includes the data path, the collate, the objective, the optimizer
 and the engine's bookkeeping. Setup (vocabulary, model build, saving) is cancelled out by timing
-two runs, of `warmup` and of `warmup + steps` steps, and dividing the difference by `steps`. The
+two runs, of `warmup` and of `warmup + steps` steps, and dividing the difference by `steps`. A
+first run before them measures the setup a user's first run pays (with `train.compile=true`, a
+compile with torch's caches cold; the two timed runs then find them warm, and pay alike). The
 FLOPs of one step are counted by torch's `FlopCounterMode` around a one-step run (forward and
 backward; matrix products and attention only, as for the large model's MFU).
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +42,21 @@ class StageSpeed:
     step_flops: int  # forward + backward of one step
     achieved_flops_per_s: float
     mfu: float  # over the measured fp32 matmul peak
-    setup_s: float  # the `warmup`-step run's time less its steps: vocabulary, model build, saving (and compiling)
+    setup_s: float  # a first `warmup`-step run's time less its steps: vocabulary, model build, saving (and compiling)
+
+
+@contextmanager
+def _environ(name: str, value: str) -> Iterator[None]:
+    """`name` set to `value` inside the block (here: a compile cache that starts empty)."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def _timed_run(qs: Quickstart, stage: str, steps: int, out: Path, overrides: tuple[str, ...] = ()) -> float:
@@ -61,17 +80,20 @@ def measure_stages(plan: QuickstartPlan, stages: list[str], steps: int, warmup: 
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, _environ("TORCHINDUCTOR_CACHE_DIR", f"{tmp}/inductor"):
         qs = Quickstart(Path(tmp), plan, ablation=False, progress=False)
         qs.make_data()
         peak = matmul_peak_flops(torch.device("cpu"))
         results = []
         for stage in stages:
             flops = _step_flops(qs, stage, Path(tmp) / f"{stage}-flops")
+            # the first run pays what a user's first run pays (with compiling: a cold compile cache);
+            # the two timed runs after it pay alike, so their difference is `steps` steps
+            first = _timed_run(qs, stage, warmup, Path(tmp) / f"{stage}-first", overrides)
             short = _timed_run(qs, stage, warmup, Path(tmp) / f"{stage}-short", overrides)
             long = _timed_run(qs, stage, warmup + steps, Path(tmp) / f"{stage}-long", overrides)
             seconds = max(long - short, 1e-9) / steps
             achieved = flops / seconds
             results.append(StageSpeed(stage, STAGES[stage], plan.batch_size, seconds, 1 / seconds, flops,
-                                      achieved, achieved / peak, short - warmup * seconds))
+                                      achieved, achieved / peak, first - warmup * seconds))
     return peak, results
