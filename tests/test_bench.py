@@ -49,6 +49,11 @@ def test_quick_bench_writes_every_key(tmp_path):
     assert train["lxmert_params"] == parameters(LxmertForPreTraining(lxmert_config("tiny")))
     assert retrieval["trained"] is False and retrieval["r1_delta_at_images"] == 20
     assert [s["images"] for s in retrieval["scaling"]] == [20, 40]
+    itc_dim = vlbert.create_model("tiny", task="retrieval").config.itc_dim
+    for s in retrieval["scaling"]:  # the ITC index: one itc_dim float vector per caption and per image
+        assert s["itc_index_mb"] == pytest.approx((s["texts"] + s["images"]) * itc_dim * 4 / 2**20)
+        assert s["rerank_cache_mb"] > 10 * s["itc_index_mb"]  # every token's and region's state
+    assert [m["task"] for m in report["memory"]] == ["retrieval", "vqa"]
     assert report["cuda"] == "skipped: no GPU" or "train" in report["cuda"]
     assert "train_ratio_vs_lxmert" in done.stdout
 
@@ -106,3 +111,16 @@ def test_inference_memory_is_accounted_in_a_fresh_process():
     assert account.weights_mb >= 0.9 * account.parameter_mb
     assert account.peak_mb >= account.runtime_mb + account.weights_mb * 0.9
     assert account.activations_mb >= 0
+
+
+def test_only_retrieval_writes_the_retrieval_section_alone(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "tools/bench.py", "--quick", "--only-retrieval", "--retrieval-model",
+                           str(tmp_path / "none"), "--out", str(out)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert set(report) == {"machine", "quick", "retrieval"}
+    assert [s["images"] for s in report["retrieval"]["scaling"]] == [20, 40]
+    assert "retrieval_speedup at 40 images" in done.stdout and "re-rank cache" in done.stdout

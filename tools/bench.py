@@ -104,6 +104,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cpu = torch.device("cpu")
     preset, batch, repeats = ("tiny", 4, 2) if args.quick else ("vilbert-base", 8, args.repeats)
     report: dict[str, Any] = {"machine": machine(), "quick": args.quick}
+    sizes = [20, 40] if args.quick else [int(n) for n in args.retrieval_sizes.split(",")]
+    retrieval = lambda: retrieval_section(Path(args.retrieval_model), sizes, args.k,  # noqa: E731
+                                          400 if args.quick else args.max_all_pairs, 20 if args.quick else args.full_up_to)
+    if args.only_retrieval:
+        report["retrieval"] = retrieval()
+        return report
     print("training step ...", flush=True)
     report["train"] = train_section(preset, cpu, batch, repeats, None)
     if args.only_train:
@@ -114,9 +120,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # peak memory of inference alone, each task in a fresh process (this one has trained two models)
     report["memory"] = [asdict(account_inference_memory(preset, task, infer_batch)) for task in ("retrieval", "vqa")]
     print("retrieval ...", flush=True)
-    sizes = [20, 40] if args.quick else [250, 500, 1000, 2000]
-    report["retrieval"] = retrieval_section(Path(args.retrieval_model), sizes, args.k,
-                                            400 if args.quick else args.max_all_pairs, 20 if args.quick else args.full_up_to)
+    report["retrieval"] = retrieval()
     print("data pipeline ...", flush=True)
     pipe = measure_pipeline(40 if args.quick else 500, 5 if args.quick else 40, 64, args.workers)
     report["data"] = {**asdict(pipe), "headroom": pipe.headroom}
@@ -145,6 +149,26 @@ def train_table(report: dict[str, Any]) -> str:
             f"mfu {t['mfu']:.2f}")
 
 
+def retrieval_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [
+        (f"retrieval_speedup at {r['at_images']} images (target >= 50)", f"{r['retrieval_speedup']:.1f}"),
+        (f"retrieval_r1_delta at {r['r1_delta_at_images']} images (target |d| <= 0.01)",
+         "n/a" if r["retrieval_r1_delta"] is None else f"{r['retrieval_r1_delta']:+.3f}"),
+    ]
+    for s in r["scaling"]:
+        mark = " (extrapolated)" if s["all_pairs_extrapolated"] else ""
+        r1 = "" if s["all_pairs_r1"] is None else f", R@1 {s['all_pairs_r1']:.3f} vs {s['two_stage_r1']:.3f}"
+        rows.append((f"  {s['images']} images x {s['texts']} captions: all-pairs / two-stage s",
+                     f"{s['all_pairs_s']:.1f}{mark} / {s['two_stage_s']:.2f}{r1}; two-stage R@1 {s['two_stage_r1']:.3f}; "
+                     f"index {s['itc_index_mb']:.1f} MB ITC + {s['rerank_cache_mb']:.1f} MB re-rank cache"))
+    return rows
+
+
+def aligned(rows: list[tuple[str, str]]) -> str:
+    width = max(len(a) for a, _ in rows)
+    return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
+
+
 def table(report: dict[str, Any]) -> str:
     t, i, r, d = report["train"], report["inference"], report["retrieval"], report["data"]
     rows = [
@@ -160,18 +184,10 @@ def table(report: dict[str, Any]) -> str:
         *((f"inference memory MB, {m['task']} in a fresh process: peak (runtime, weights, forward)",
            f"{m['peak_mb']:.0f} ({m['runtime_mb']:.0f}, {m['weights_mb']:.0f} for {m['parameter_mb']:.0f} of parameters, "
            f"{m['activations_mb']:.0f})") for m in report["memory"]),
-        (f"retrieval_speedup at {r['at_images']} images (target >= 50)", f"{r['retrieval_speedup']:.1f}"),
-        (f"retrieval_r1_delta at {r['r1_delta_at_images']} images (target |d| <= 0.01)",
-         "n/a" if r["retrieval_r1_delta"] is None else f"{r['retrieval_r1_delta']:+.3f}"),
+        *retrieval_rows(r),
     ]
-    for s in r["scaling"]:
-        mark = " (extrapolated)" if s["all_pairs_extrapolated"] else ""
-        r1 = "" if s["all_pairs_r1"] is None else f", R@1 {s['all_pairs_r1']:.3f} vs {s['two_stage_r1']:.3f}"
-        rows.append((f"  {s['images']} images x {s['texts']} captions: all-pairs / two-stage s",
-                     f"{s['all_pairs_s']:.1f}{mark} / {s['two_stage_s']:.2f}{r1}"))
     rows.append(("data batches/s vs tiny model steps/s", f"{d['loader_batches_per_s']:.1f} vs {d['model_batches_per_s']:.1f} (headroom {d['headroom']:.1f}x)"))
-    width = max(len(a) for a, _ in rows)
-    return "\n".join(f"{a:<{width}}  {b}" for a, b in rows)
+    return aligned(rows)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-all-pairs", type=int, default=50_000, help="above this, all-pairs time is extrapolated")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--only-train", action="store_true", help="the training-step section alone")
+    parser.add_argument("--only-retrieval", action="store_true", help="the retrieval section alone")
+    parser.add_argument("--retrieval-sizes", default="250,500,1000,2000,5000", help="gallery sizes in images")
     return parser
 
 
@@ -192,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     report = run(args)
     Path(args.out).write_text(json.dumps(report, indent=1))
-    print(train_table(report) if args.only_train else table(report))
+    if args.only_train:
+        print(train_table(report))
+    elif args.only_retrieval:
+        print(aligned(retrieval_rows(report["retrieval"])))
+    else:
+        print(table(report))
     print(f"wrote {args.out}")
     return 0
 

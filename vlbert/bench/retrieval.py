@@ -37,6 +37,15 @@ class ModeTimes:
     all_pairs_extrapolated: bool
     two_stage_r1: float | None = None
     all_pairs_r1: float | None = None
+    itc_index_mb: float = 0.0  # the ITC embeddings of every caption and image: all ITC ranking needs
+    rerank_cache_mb: float = 0.0  # the unimodal states kept so that ITM re-ranking does not re-encode
+
+
+def index_megabytes(encoded: EncodedSet) -> tuple[float, float]:
+    """(the ITC embeddings, the unimodal states kept for ITM re-ranking) of an encoded set, in MB."""
+    states = [t for t in vars(encoded.states).values() if isinstance(t, torch.Tensor)]
+    size = lambda t: t.numel() * t.element_size() / 2**20  # noqa: E731
+    return size(encoded.embeds), sum(size(t) for t in states)
 
 
 @dataclass
@@ -85,9 +94,11 @@ def measure_scaling(parts: RunParts, gallery: Gallery, sizes: list[int], k: int,
             some = torch.isin(owner, chosen).nonzero().squeeze(1)
             all_s = timed(lambda: all_pairs_scores(model, _subset(texts, some), images), device) * len(text_rows) / len(some)
             extrapolated = True
+        (text_itc, text_cache), (image_itc, image_cache) = index_megabytes(texts), index_megabytes(images)
         results.append(ModeTimes(
             images=size, texts=len(text_rows), two_stage_s=two_s, all_pairs_s=all_s, all_pairs_extrapolated=extrapolated,
             two_stage_r1=recall_at_k(scores["two"], owner).t2i_r1,
             all_pairs_r1=recall_at_k(scores["all"], owner).t2i_r1 if "all" in scores else None,
+            itc_index_mb=text_itc + image_itc, rerank_cache_mb=text_cache + image_cache,
         ))  # fmt: skip
     return encode_s, results
