@@ -54,8 +54,19 @@ def test_quick_bench_writes_every_key(tmp_path):
         assert s["itc_index_mb"] == pytest.approx((s["texts"] + s["images"]) * itc_dim * 4 / 2**20)
         assert s["rerank_cache_mb"] > 10 * s["itc_index_mb"]  # every token's and region's state
     assert [m["task"] for m in report["memory"]] == ["retrieval", "vqa"]
+    exact = retrieval["scaling"][0]
+    assert retrieval["retrieval_r1_delta_first"] == pytest.approx(exact["two_stage_r1_first"] - exact["all_pairs_r1_first"])
     assert report["cuda"] == "skipped: no GPU" or "train" in report["cuda"]
     assert "train_ratio_vs_lxmert" in done.stdout
+
+
+def test_first_rows_finds_each_images_first_caption():
+    import torch
+
+    from vlbert.bench.retrieval import first_rows
+
+    owner = torch.tensor([0, 0, 1, 2, 1, 2, 0])
+    assert first_rows(owner, 3).tolist() == [0, 2, 3]
 
 
 def test_step_flops_differ_by_the_mlm_head_at_the_unmasked_tokens():
