@@ -24,7 +24,7 @@ from vlbert.bench.quickstart_stages import STAGES, measure_stages
 from vlbert.quickstart.plan import QuickstartPlan
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
     parser.add_argument("--steps", type=int, default=40, help="timed steps per stage")
@@ -32,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=2000, help="training images generated for the run")
     parser.add_argument("--compile", action="store_true", help="also measure with train.compile=true")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     plan = replace(QuickstartPlan(), train_images=args.images, val_images=16, test_images=16)
     stages = args.stages.split(",")
     peak, speeds = measure_stages(plan, stages, args.steps, args.warmup)
