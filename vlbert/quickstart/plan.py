@@ -109,7 +109,8 @@ class QuickstartPlan:
     @classmethod
     def long(cls) -> "QuickstartPlan":
         """Six times the pre-training and three times the VQA and retrieval steps of the default plan, for the
-        grounding the 15-minute plan has no room for (about an hour on 2 CPU cores, estimated)."""
+        grounding the 15-minute plan has no room for: 51 min 39 s on 2 CPU cores, relational 0.971 and
+        text->image R@1 0.924 (README, measured 2026-12-01)."""
         return cls(pretrain_steps=1500, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300, retrieval_steps=2400,
                    caption_steps=400, caption_eval_images=200, ablation_steps=1600, ablation_first_steps=450,
                    evals_per_stage=6)
