@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import resource
-import sys
 from dataclasses import dataclass
 
 import torch
 
+from vlbert.bench.memory import peak_resident_mb
 from vlbert.bench.timing import interleaved
 from vlbert.bench.train_step import make_inputs
 from vlbert.factory import create_model
@@ -23,8 +22,7 @@ class InferenceResult:
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return peak / (2**20 if sys.platform == "darwin" else 2**10)
+    return peak_resident_mb()
 
 
 def measure_inference(preset: str, device: torch.device, batch: int, repeats: int,

@@ -10,6 +10,7 @@ inference forward.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import sys
 from dataclasses import dataclass
@@ -34,8 +35,6 @@ def resident_mb() -> float:
     try:
         with open("/proc/self/statm") as statm:
             pages = int(statm.read().split()[1])
-        import os
-
         return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
     except OSError:
         return peak_resident_mb()

@@ -15,10 +15,9 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from unittest.mock import patch
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -45,20 +44,6 @@ class StageSpeed:
     setup_s: float  # a first `warmup`-step run's time less its steps: vocabulary, model build, saving (and compiling)
 
 
-@contextmanager
-def _environ(name: str, value: str) -> Iterator[None]:
-    """`name` set to `value` inside the block (here: a compile cache that starts empty)."""
-    saved = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved
-
-
 def _timed_run(qs: Quickstart, stage: str, steps: int, out: Path, overrides: tuple[str, ...] = ()) -> float:
     cfg = qs.config(STAGES[stage], str(out), steps, *stage_overrides(qs.plan)[stage],
                     "data.val_split=null", "train.eval_every=0", "train.log_every=1000000", *overrides)  # out: absolute
@@ -80,7 +65,8 @@ def measure_stages(plan: QuickstartPlan, stages: list[str], steps: int, warmup: 
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage {unknown[0]!r}; choose from {', '.join(STAGES)}")
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, _environ("TORCHINDUCTOR_CACHE_DIR", f"{tmp}/inductor"):
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, \
+            patch.dict(os.environ, {"TORCHINDUCTOR_CACHE_DIR": f"{tmp}/inductor"}):  # a compile cache that starts empty
         qs = Quickstart(Path(tmp), plan, ablation=False, progress=False)
         qs.make_data()
         peak = matmul_peak_flops(torch.device("cpu"))
