@@ -155,3 +155,22 @@ def test_itc_mode_ranks_by_the_contrastive_similarity_alone():
     scores = gallery_scores(model, gallery, "itc")
     torch.testing.assert_close(scores, texts.embeds @ images.embeds.t())  # [12 captions, 6 images]
     assert not torch.allclose(scores, gallery_scores(model, gallery, "all-pairs"))  # no ITM pass in it
+
+
+def test_sharded_two_stage_ranking_keeps_the_boxes_a_geometry_bias_reads():
+    """The gallery gathered for (sharded) ranking carries each image's boxes: a model whose visual
+    attention reads them (v_geometry_bias) re-ranks with ITM, and scores as all-pairs does there."""
+    from vlbert.eval.gallery import Gallery, shard_gallery
+    from vlbert.eval.sharded import gather_images, sharded_recall
+
+    model, imgs, caps, texts, images = _retrieval_setup(v_geometry_bias=8)
+    whole = gather_images(images, torch.arange(6))
+    torch.testing.assert_close(whole.states.locations, images.states.locations)
+    gallery = Gallery(texts=[(caps.input_ids, caps.attention_mask)],
+                      images=[dict(region_features=imgs.region_features, region_boxes=imgs.region_boxes)],
+                      owner=torch.arange(12) // 2, references=[], image_ids=[str(i) for i in range(6)], text_positions=list(range(12)),
+                      image_positions=list(range(0, 12, 2)))
+    sharded, image_index = shard_gallery(model, gallery, None)
+    ranked = sharded_recall(model, sharded, "two-stage", 6, image_index)  # k = every image: all-pairs
+    expected = recall_at_k(all_pairs_scores(model, texts, images), torch.arange(12) // 2)
+    assert ranked.as_dict() == pytest.approx(expected.as_dict())

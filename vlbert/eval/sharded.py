@@ -60,8 +60,9 @@ def gather_images(images: EncodedSet, index: Tensor) -> EncodedSet:
     """The whole gallery's image states and embeddings in global order, on every process."""
     states = images.states
     assert isinstance(states, ImageStates)
+    locations = None if states.locations is None else _placed_padded(index, states.locations, 0.0)
     whole = ImageStates(_placed_padded(index, states.hidden, 0.0), _placed_padded(index, states.mask, False),
-                        _placed_padded(index, states.features, 0.0))  # fmt: skip
+                        _placed_padded(index, states.features, 0.0), locations)  # fmt: skip
     return EncodedSet(whole, _placed(index, images.embeds))
 
 
