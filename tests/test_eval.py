@@ -174,3 +174,35 @@ def test_sharded_two_stage_ranking_keeps_the_boxes_a_geometry_bias_reads():
     ranked = sharded_recall(model, sharded, "two-stage", 6, image_index)  # k = every image: all-pairs
     expected = recall_at_k(all_pairs_scores(model, texts, images), torch.arange(12) // 2)
     assert ranked.as_dict() == pytest.approx(expected.as_dict())
+
+
+def test_mirror_check_scores_true_against_mirrored_descriptions(tmp_path):
+    """The ITM margin of each image's description over its mirror image, by hand for one row;
+    a text that is no full description is left out."""
+    from vlbert.data.pipeline.batch import Batch
+    from vlbert.data.pipeline.tokenize import TextEncoder, build_wordpiece_tokenizer
+    from vlbert.data.sources.sort_of_clevr.captions import describe_scene, mirror_description
+    from vlbert.data.sources.sort_of_clevr.scenes import image_rng, sample_scene
+    from vlbert.eval.mirror import mirror_check
+
+    texts = [describe_scene(sample_scene(image_rng(0, "test", i))) for i in range(3)] + ["a red circle."]
+    tokenizer = build_wordpiece_tokenizer(texts + [mirror_description(t) or t for t in texts], 120, tmp_path / "tok")
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="pretraining", vocab_size=len(tokenizer), v_feature_size=48,
+                                v_geometry_bias=8).eval()
+    imgs = make_inputs(batch=4, feature_size=48, seed=1)
+    batch = Batch(input_ids=imgs.input_ids, attention_mask=imgs.attention_mask, region_features=imgs.region_features,
+                  region_boxes=imgs.region_boxes, region_mask=imgs.region_mask, texts=texts)
+    check = mirror_check(model, [batch], tokenizer, max_length=96)
+    assert check.images == 3  # the short caption has no mirror
+    encoder = TextEncoder(tokenizer, 96)
+    with torch.no_grad():
+        image = model.vlbert.encode_image(imgs.region_features[:1], imgs.region_boxes[:1], imgs.region_mask[:1])
+        odds = []
+        for text in (texts[0], mirror_description(texts[0])):
+            ids = torch.tensor([encoder(text).ids])
+            logits = model.match_logits(model.vlbert.encode_text(ids, torch.ones_like(ids, dtype=torch.bool)), image)
+            odds.append((logits[0, 1] - logits[0, 0]).item())
+    first = mirror_check(model, [batch], tokenizer, max_length=96, limit=1)
+    assert first.images == 1 and first.margin == pytest.approx(odds[0] - odds[1], abs=1e-5)
+    assert first.preferred == float(odds[0] > odds[1]) and 0.0 <= check.preferred <= 1.0

@@ -51,7 +51,7 @@ def make_stages(steps: int = 400) -> list[StageResult]:
 
 
 def make_results(stages: list[StageResult]) -> QuickstartResults:
-    return QuickstartResults(vqa={}, retrieval={}, caption={}, ablation=None, stages=stages, vqa_examples=[],
+    return QuickstartResults(vqa={}, retrieval={}, caption={}, pretrain={}, transfer=None, stages=stages, vqa_examples=[],
                              retrieval_examples=[], wall_seconds=1.0, machine="test", settings={"batch_size": BATCH})
 
 

@@ -15,7 +15,11 @@ from vlbert.quickstart.figures import write_figures
 from vlbert.quickstart.report import format_table, report_dict, write_report
 from vlbert.quickstart.results import QuickstartResults, RetrievalExample, StageResult, VQAExample
 
-STAGES = ("pretrain", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained", "ablation-scratch")
+STAGES = ("pretrain", "vqa", "question-only", "retrieval", "caption", "transfer-vqa-0.1-pretrained",
+          "transfer-vqa-0.1-scratch", "retrieval-scratch")
+TRANSFER = {"vqa": {"1.0": {"pretrained": 0.97, "scratch": 0.95}, "0.1": {"pretrained": 0.81, "scratch": 0.62},
+                    "0.01": {"pretrained": 0.70, "scratch": 0.50}},
+            "retrieval": {"pretrained": 0.94, "scratch": 0.40}, "vqa_steps": 400, "retrieval_steps": 700}
 
 
 def _history(steps: int, eval_key: str, parts: tuple[str, ...] = ()) -> list[dict[str, float]]:
@@ -57,10 +61,11 @@ def make_results(relational: float = 0.95, ablation: bool = True) -> QuickstartR
         vqa={"relational_acc": relational, "nonrelational_acc": 0.985, "question_only_acc": 0.412,
              "question_only_relational_acc": 0.433, "question_only_nonrelational_acc": 0.391,
              "shape_acc": 0.991, "horizontal_acc": 0.982, "count_acc": 0.871},
-        retrieval={"t2i_r1": 0.912, "t2i_r5": 0.987, "t2i_r10": 0.996, "i2t_r1": 0.873, "i2t_r5": 0.964,
-                   "i2t_r10": 0.991, "num_images": 1000},
+        retrieval={"t2i_r1": 0.942, "t2i_r5": 0.987, "t2i_r10": 0.996, "i2t_r1": 0.873, "i2t_r5": 0.964,
+                   "i2t_r10": 0.991, "num_images": 1000, "t2i_r1_itc": 0.901, "i2t_r1_itc": 0.85},
         caption={"bleu4": 0.612, "cider": 3.456},
-        ablation={"pretrained_acc": 0.81, "scratch_acc": 0.62, "label_fraction": 0.1} if ablation else None,
+        pretrain={"mlm_acc": 0.7, "itm_acc": 0.9, "itm_mirror_preferred": 0.934, "itm_mirror_images": 1000.0},
+        transfer=TRANSFER if ablation else None,
         stages=stages,
         vqa_examples=_vqa_examples(8),
         retrieval_examples=_retrieval_examples(4),
@@ -81,21 +86,30 @@ def test_report_json_has_every_key_with_its_value(tmp_path: Path) -> None:
     assert report["vqa"]["relational_acc"] == 0.95
     assert report["vqa"]["nonrelational_acc"] == 0.985
     assert report["vqa"]["question_only_acc"] == 0.412
-    assert report["retrieval"]["t2i_r1"] == 0.912 and report["retrieval"]["i2t_r1"] == 0.873
+    assert report["retrieval"]["t2i_r1"] == 0.942 and report["retrieval"]["i2t_r1"] == 0.873
+    assert report["retrieval"]["t2i_r1_itc"] == 0.901
     assert report["caption"] == {"bleu4": 0.612, "cider": 3.456}
-    assert report["ablation"]["pretrained_acc"] == 0.81 and report["ablation"]["scratch_acc"] == 0.62
-    assert report["ablation"]["gain"] == pytest.approx(0.19)
+    assert report["pretrain"]["itm_mirror_preferred"] == 0.934
+    # the transfer table's keys, as any tool reads them
+    for fraction in ("1.0", "0.1", "0.01"):
+        assert set(report["transfer"]["vqa"][fraction]) == {"pretrained", "scratch"}
+    assert report["transfer"]["vqa"]["0.1"] == {"pretrained": 0.81, "scratch": 0.62}
+    assert report["transfer"]["retrieval"] == {"pretrained": 0.94, "scratch": 0.40}
+    gains = {t["key"]: t["value"] for t in report["targets"]}
+    assert gains["transfer.vqa.0.1.gain"] == pytest.approx(0.19) and gains["transfer.vqa.1.0.gain"] == pytest.approx(0.02)
+    assert gains["transfer.retrieval.gain"] == pytest.approx(0.54)
+    assert gains["retrieval.two_stage_gain"] == pytest.approx(0.041)
     assert [s["name"] for s in report["stages"]] == list(STAGES)
     assert report["stages"][1] == {"name": "vqa", "seconds": 11.0, "steps": 100, "metrics": {"acc": 0.5}}
     assert report["wall_seconds"] == 754.2 and report["machine"] == results.machine
     assert report["settings"] == results.settings
     published = report["published"]["sort_of_clevr"]
     assert published["relational_acc"] == {"CNN+MLP": 0.63, "CNN+RN": 0.94}
-    assert all(t["met"] for t in report["targets"]) and len(report["targets"]) == 4
+    assert all(t["met"] for t in report["targets"]) and len(report["targets"]) == 9
     assert report == json.loads(json.dumps(report_dict(results)))
 
 
-@pytest.mark.parametrize("relational, status", [(0.95, "met"), (0.90, "met"), (0.89, "MISSED")])
+@pytest.mark.parametrize("relational, status", [(0.96, "met"), (0.95, "met"), (0.949, "MISSED")])
 def test_table_marks_relational_target(relational: float, status: str) -> None:
     table = format_table(make_results(relational))
     line = _line(table, "relational accuracy")
@@ -105,42 +119,43 @@ def test_table_marks_relational_target(relational: float, status: str) -> None:
 
 def test_table_shows_every_value() -> None:
     table = format_table(make_results())
-    for value in ("0.985", "0.412", "0.433", "0.391", "0.912", "0.987", "0.996", "0.873", "0.964", "0.991",
-                  "0.612", "3.456", "0.810", "0.620", "0.190", "0.94-0.98"):
+    for value in ("0.985", "0.412", "0.433", "0.391", "0.942", "0.987", "0.996", "0.873", "0.964", "0.991",
+                  "0.612", "3.456", "0.810", "0.620", "0.190", "0.94-0.98", "0.901", "0.041", "0.934", "0.540"):
         assert value in table, value
     assert _line(table, "non-relational accuracy").split()[-1] == "met"
     assert _line(table, "horizontal questions").split()[-1] == "0.982" and "0.871" in _line(table, "count questions")
     assert _line(table, "text->image R@1").split()[-1] == "met"
-    assert _line(table, "gain (pre-trained - scratch)").split()[-1] == "met"
-    assert "12 min 34 s" in table and "targets met: 4/4" in table
+    assert _line(table, "ITM: true over mirrored description").split()[-1] == "met"
+    assert "12 min 34 s" in table and "targets met: 9/9" in table
     for stage in STAGES:
         assert stage in table
 
 
 def test_table_marks_misses_and_small_retrieval_sets() -> None:
     results = make_results()
+    transfer = {**TRANSFER, "vqa": {**TRANSFER["vqa"], "0.1": {"pretrained": 0.64, "scratch": 0.62}}}
     results = replace(results, retrieval={**results.retrieval, "t2i_r1": 0.95, "num_images": 200},
-                      ablation={"pretrained_acc": 0.64, "scratch_acc": 0.62, "label_fraction": 0.1},
-                      vqa={**results.vqa, "nonrelational_acc": 0.97})
+                      transfer=transfer, vqa={**results.vqa, "nonrelational_acc": 0.97})
     table = format_table(results)
     assert "MISSED" in _line(table, "non-relational accuracy")
     # R@1 0.95 over 200 images is not the target's R@1 over 1000 (a smaller gallery is easier)
     assert _line(table, "text->image R@1").endswith("not shown (over 200 images, target is over 1000)")
-    assert "MISSED" in _line(table, "gain (pre-trained - scratch)")
-    assert "targets met: 1/4" in table
+    checks = {c["key"]: c for c in report_dict(results)["targets"]}
+    assert not checks["transfer.vqa.0.1.gain"]["met"] and checks["transfer.vqa.0.01.gain"]["met"]
+    assert "targets met: 5/9" in table  # the two-stage gain too is over 200 images, not 1000
     retrieval = next(c for c in report_dict(results)["targets"] if c["key"] == "retrieval.t2i_r1")
     assert retrieval["met"] is False and retrieval["value"] == 0.95
     exact = replace(results, retrieval={**results.retrieval, "t2i_r1": 0.95, "num_images": 1000})
     assert _line(format_table(exact), "text->image R@1").split()[-1] == "met"
 
 
-def test_without_ablation_no_ablation_keys(tmp_path: Path) -> None:
+def test_without_ablation_no_transfer_keys(tmp_path: Path) -> None:
     results = make_results(ablation=False)
     report = json.loads(write_report(results, tmp_path).read_text())
-    assert "ablation" not in report
-    assert not any(t["key"].startswith("ablation") for t in report["targets"])
+    assert "transfer" not in report
+    assert not any(t["key"].startswith("transfer") for t in report["targets"])
     table = format_table(results)
-    assert "ablation" not in table and "targets met: 3/3" in table
+    assert "transfer" not in table and "targets met: 5/5" in table
     # the example figures do not depend on the ablation: leave them out, which must skip them
     results = replace(results, vqa_examples=[], retrieval_examples=[])
     assert [p.name for p in write_figures(results, tmp_path)] == ["loss_curves.png"]
@@ -167,6 +182,7 @@ def test_plans_on_the_command_line(monkeypatch) -> None:
     for argv, expected in ((["quickstart"], QuickstartPlan()), (["quickstart", "--plan", "long"], QuickstartPlan.long()),
                            (["quickstart", "--smoke"], QuickstartPlan.smoke())):
         assert quickstart.run(parse_args(argv)) == 0 and chosen["plan"] == expected
+    assert quickstart.run(parse_args(["quickstart", "--seed", "2"])) == 0 and chosen["plan"] == QuickstartPlan(seed=2)
     default, long = QuickstartPlan(), QuickstartPlan.long()
     steps = [f.name for f in fields(QuickstartPlan) if f.name.endswith("_steps") and f.name != "warmup_steps"]
     assert all(getattr(long, name) >= 3 * getattr(default, name) for name in steps)
@@ -179,9 +195,9 @@ def test_plan_refuses_settings_the_run_config_would_refuse_stages_later():
 
     for bad, message in (({"train_captions": "all"}, "train_captions must be one of auto, each, random, first"),
                          ({"retrieval_mode": "itm"}, "retrieval_mode must be one of two-stage, all-pairs, itc"),
-                         ({"retrieval_mode": "two-stage"}, "set retrieval_itm=True"),
+                         ({"retrieval_mode": "two-stage", "retrieval_itm": False}, "set retrieval_itm=True"),
                          ({"vqa_first_steps": 2500}, r"vqa_first_steps must be in \[0, vqa_steps\), got 2500"),
-                         ({"ablation_first_steps": 400}, r"ablation_first_steps must be in \[0, ablation_steps\)")):
+                         ({"transfer_fractions": (1.0, 0.0)}, r"transfer_fractions must be fractions in \(0, 1\]")):
         with pytest.raises(ValueError, match=message):
             QuickstartPlan(**bad)
-    assert QuickstartPlan(retrieval_mode="two-stage", retrieval_itm=True).retrieval_itm
+    assert QuickstartPlan(retrieval_mode="itc", retrieval_itm=False).retrieval_mode == "itc"

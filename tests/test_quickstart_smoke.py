@@ -11,54 +11,64 @@ from vlbert.cli import main
 @pytest.mark.slow
 def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     out = tmp_path / "qs"
-    assert main(["quickstart", "--smoke", "--ablation", "--out", str(out)]) == 0
+    assert main(["quickstart", "--smoke", "--ablation", "--out", str(out), "--seed", "3"]) == 0
     report = json.loads((out / "report.json").read_text())
     for section, key in [("vqa", "relational_acc"), ("vqa", "nonrelational_acc"), ("vqa", "question_only_acc"),
-                         ("retrieval", "t2i_r1"), ("retrieval", "i2t_r1"), ("caption", "bleu4"),
-                         ("caption", "cider"), ("ablation", "pretrained_acc"), ("ablation", "scratch_acc")]:
+                         ("retrieval", "t2i_r1"), ("retrieval", "i2t_r1"), ("retrieval", "t2i_r1_itc"),
+                         ("caption", "bleu4"), ("caption", "cider"), ("pretrain", "itm_mirror_preferred")]:
         value = report[section][key]
         assert 0.0 <= value <= (10.0 if key == "cider" else 1.0), (section, key, value)
+    for fraction in ("1.0", "0.5"):  # the smoke plan's fractions of the labels
+        assert all(0.0 <= report["transfer"]["vqa"][fraction][start] <= 1.0 for start in ("pretrained", "scratch"))
+    assert 0.0 <= report["transfer"]["retrieval"]["scratch"] <= 1.0
+    assert report["transfer"]["retrieval"]["pretrained"] == report["retrieval"]["t2i_r1"]
     assert [s["name"] for s in report["stages"]] == [
-        "pretrain", "vqa-first", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained-first",
-        "ablation-pretrained", "ablation-scratch-first", "ablation-scratch"]
+        "pretrain", "vqa", "question-only", "retrieval", "caption", "transfer-vqa-1-pretrained",
+        "transfer-vqa-1-scratch", "transfer-vqa-0.5-pretrained", "transfer-vqa-0.5-scratch", "retrieval-scratch"]
     assert report["retrieval"]["num_images"] == 24  # every held-out image of the smoke plan
+    assert report["settings"]["seed"] == 3
     for name in ("loss_curves.png", "vqa_examples.png", "retrieval_examples.png"):
         assert (out / name).stat().st_size > 10_000, name
     table = capsys.readouterr().out
-    assert "relational accuracy" in table and "text->image R@1" in table
-    # the VQA stage starts from scratch with the pre-trained vocabulary (the plan's vqa_from) on
-    # the first subtypes, then goes on from there with every question
-    first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
-    assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
-    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
+    assert "relational accuracy" in table and "text->image R@1" in table and "ITC alone" in table
+    # pre-training reads the caption-only corpus: its own split, no image of the task splits
+    manifest = json.loads((out / "data" / "manifest.json").read_text())
+    assert manifest["splits"]["pretrain"] == 96 and manifest["meta"]["caption_only"] == ["pretrain"]
+    pre = yaml.safe_load((out / "pretrain" / "config.yaml").read_text())
+    assert pre["data"]["train_split"] == "pretrain" and pre["data"]["train_captions"] == "first"
+    # every task stage starts from the pre-trained model, with every question from the start
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
-    assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
-    assert report["settings"]["vqa_from"] == "scratch"
-    # both ablation runs start on the position questions, at the same fraction of the labels, one
-    # from the pre-trained model and one from scratch, then go on with every question
-    for run, init in (("ablation-pretrained", str(out / "pretrain" / "model")), ("ablation-scratch", None)):
-        first = yaml.safe_load((out / f"{run}-first" / "config.yaml").read_text())
-        assert first["model"]["init"] == init and first["data"]["question_subtypes"] == ["horizontal", "vertical"]
-        rest = yaml.safe_load((out / run / "config.yaml").read_text())
-        assert rest["model"]["init"] == str(out / f"{run}-first" / "model") and rest["data"]["question_subtypes"] == []
-        assert first["data"]["label_fraction"] == rest["data"]["label_fraction"] == 0.5
-    # pre-training and retrieval read each image's full description; retrieval is ranked by ITC
-    for stage in ("pretrain", "retrieval"):
-        assert yaml.safe_load((out / stage / "config.yaml").read_text())["data"]["train_captions"] == "first"
+    assert vqa["model"]["init"] == str(out / "pretrain" / "model") and vqa["data"]["question_subtypes"] == []
+    assert not (out / "vqa-first").exists()
+    for stage in ("retrieval", "caption"):
+        assert yaml.safe_load((out / stage / "config.yaml").read_text())["model"]["init"] == str(out / "pretrain" / "model")
+    # the transfer runs: same steps and settings, one from the pre-trained model, one from its vocabulary only
+    for fraction in ("1", "0.5"):
+        runs = {start: yaml.safe_load((out / f"transfer-vqa-{fraction}-{start}" / "config.yaml").read_text())
+                for start in ("pretrained", "scratch")}
+        assert runs["pretrained"]["model"]["init"] == str(out / "pretrain" / "model")
+        assert runs["scratch"]["model"]["init"] is None
+        assert runs["scratch"]["data"]["tokenizer"] == str(out / "pretrain" / "model")
+        assert runs["pretrained"]["train"] == runs["scratch"]["train"]
+        assert runs["pretrained"]["data"]["label_fraction"] == float(fraction)
+    # retrieval trains ITC and ITM and ranks two-stage
     retrieval = yaml.safe_load((out / "retrieval" / "config.yaml").read_text())
-    assert retrieval["eval"]["retrieval_mode"] == "itc" and retrieval["objective"]["weights"]["itm"] == 0
+    assert retrieval["eval"]["retrieval_mode"] == "two-stage" and retrieval["objective"]["weights"]["itm"] == 1
 
 
 @pytest.mark.slow
-def test_quickstart_vqa_can_start_from_the_pretrained_model(tmp_path):
+def test_quickstart_vqa_can_start_from_scratch_in_two_phases(tmp_path):
     from dataclasses import replace
 
     from vlbert.quickstart.pipeline import run_quickstart
     from vlbert.quickstart.plan import QuickstartPlan
 
     out = tmp_path / "qs"
-    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="pretrained", vqa_first_steps=0), progress=False)
-    assert f"init: {out / 'pretrain' / 'model'}" in (out / "vqa" / "config.yaml").read_text()
-    assert not (out / "vqa-first").exists()  # no first phase: one VQA stage
+    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="scratch", vqa_first_steps=1), progress=False)
+    first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
+    assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
+    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
+    vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
+    assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
     with pytest.raises(ValueError, match="vqa_from"):
         run_quickstart(tmp_path / "bad", plan=replace(QuickstartPlan.smoke(), vqa_from="imagenet"), progress=False)

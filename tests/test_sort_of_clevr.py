@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.shard_reading import read_manifest, read_samples
 from vlbert.cli import main
-from vlbert.data.sources.sort_of_clevr.captions import describe_scene, parse_description
+from vlbert.data.sources.sort_of_clevr.captions import describe_scene, mirror_description, parse_description
 from vlbert.data.sources.sort_of_clevr.scenes import (
     ANSWERS,
     COLORS,
@@ -21,10 +21,12 @@ from vlbert.data.sources.sort_of_clevr.scenes import (
     Scene,
     SceneObject,
     answer_question,
+    image_rng,
     reference_answer_index,
     render_scene,
+    sample_scene,
 )
-from vlbert.data.sources.sort_of_clevr.shards import make_sample
+from vlbert.data.sources.sort_of_clevr.shards import PRETRAIN_SPLIT, make_sample
 
 # Hand-built: red square top left, green circle top, blue square bottom right, orange square
 # middle left, gray square in the centre, yellow circle top right.
@@ -223,6 +225,55 @@ def test_cli_make_shards_sort_of_clevr(tmp_path, capsys) -> None:
     assert main(["make-shards", "sort-of-clevr", "--out", str(out), "--num-images", "5"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--overwrite" in error
+
+
+def test_cli_writes_a_caption_only_pretraining_corpus_of_other_images(tmp_path) -> None:
+    out = tmp_path / "soc"
+    argv = ["make-shards", "sort-of-clevr", "--out", str(out), "--num-images", "30", "--num-test", "10",
+            "--num-pretrain", "60", "--shard-size", "25", "--region-features"]
+    assert main(argv) == 0
+    manifest = read_manifest(out)
+    assert manifest["splits"] == {"train": 30, "test": 10, PRETRAIN_SPLIT: 60}
+    assert manifest["meta"]["caption_only"] == [PRETRAIN_SPLIT]
+    by_split: dict[str, list[dict]] = {}
+    for sample in read_samples(out):
+        record = sample["json"]  # decoded by read_samples
+        by_split.setdefault(record["split"], []).append(record)
+        assert "npz" in sample  # the corpus has regions too
+    corpus = by_split[PRETRAIN_SPLIT]
+    assert len(corpus) == 60 and all(not r["questions"] and len(r["captions"]) == 5 for r in corpus)
+    assert all(r["questions"] for r in by_split["train"])
+    # no image of the corpus is an image of the task splits: not by id, nor by scene
+    task = by_split["train"] + by_split["test"]
+    assert not {r["image_id"] for r in corpus} & {r["image_id"] for r in task}
+    assert not {r["captions"][0] for r in corpus} & {r["captions"][0] for r in task}
+
+
+def _mirrored(scene: Scene) -> Scene:
+    return Scene(tuple(SceneObject(o.color, o.shape, scene.size - 1 - o.x, o.y) for o in scene.objects), scene.size)
+
+
+def test_mirrored_description_is_the_mirrored_scenes() -> None:
+    assert mirror_description("a red circle.") is None  # not a full description
+    exact = 0
+    for index in range(200):
+        scene = sample_scene(image_rng(0, "test", index))
+        mirrored = mirror_description(describe_scene(scene))
+        assert mirrored is not None and mirrored != describe_scene(scene)
+        truth = parse_description(describe_scene(_mirrored(scene)))
+        got = parse_description(mirrored)
+        assert got.objects == truth.objects and got.top_to_bottom == truth.top_to_bottom
+        ties = len({o.x for o in scene.objects}) < len(scene.objects)
+        exact += not ties
+        assert (got.left_to_right == truth.left_to_right) or ties  # objects at one x: reversed colour order
+    assert exact > 150
+    # the hand-built scene: red and orange share x = 10 (so their order reads reversed)
+    assert mirror_description(describe_scene(HAND_BUILT)) == (
+        "a red square in the top right, a green circle in the top center, a blue square in the bottom left, "
+        "an orange square in the middle right, a gray square in the center and a yellow circle in the top left; "
+        "from left to right: yellow, blue, gray, green, orange, red; "
+        "from top to bottom: red, green, yellow, orange, gray, blue."
+    )
 
 
 def test_oracle_region_features_are_the_objects_pixels():

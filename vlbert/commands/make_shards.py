@@ -8,7 +8,7 @@ from typing import Callable, NamedTuple
 from vlbert.data.shards.schema import DataError
 from vlbert.data.shards.writer import WriteSummary
 from vlbert.data.sources.converters import WriteOptions, convert_folder, convert_karpathy
-from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards, write_examples
+from vlbert.data.sources.sort_of_clevr.shards import PRETRAIN_SPLIT, make_sort_of_clevr_shards, write_examples
 from vlbert.data.sources.vqav2 import convert_vqav2
 
 HELP = "write webdataset shards (and manifest.json) from Sort-of-CLEVR or a public dataset layout"
@@ -43,6 +43,9 @@ def _add_sort_of_clevr(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-images", type=int, default=10000, help="training images (default 10000)")
     parser.add_argument("--num-val", type=int, default=0, help="validation images (default 0)")
     parser.add_argument("--num-test", type=int, default=0, help="test images (default 0)")
+    parser.add_argument("--num-pretrain", type=int, default=0,
+                        help="images of a caption-only 'pretrain' split (no questions, no image shared with "
+                             "the other splits): a pre-training corpus apart from the task data (default 0)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--questions-per-type", type=int, default=10, help="relational and non-relational each")
     parser.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
@@ -55,7 +58,7 @@ def _add_sort_of_clevr(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
-    splits = {"train": args.num_images, "val": args.num_val, "test": args.num_test}
+    splits = {"train": args.num_images, "val": args.num_val, "test": args.num_test, PRETRAIN_SPLIT: args.num_pretrain}
     if args.examples < 0:
         raise DataError(f"--examples must be >= 0, got {args.examples}")
     summary = make_sort_of_clevr_shards(
@@ -68,6 +71,7 @@ def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
         overwrite=args.overwrite,
         resume=args.resume,
         regions=args.region_features,
+        caption_only=(PRETRAIN_SPLIT,) if args.num_pretrain > 0 else (),
     )
     if args.examples:
         split = next((name for name in ("test", "val", "train") if splits[name] > 0), "test")

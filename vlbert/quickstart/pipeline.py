@@ -1,12 +1,13 @@
 """`run_quickstart`: the whole product on built-in data, in minutes on a CPU.
 
-Stages: generate Sort-of-CLEVR with captions and oracle regions -> pre-train (MLM, masked region
-modelling, ITM, ITC) -> VQA from scratch with the pre-trained vocabulary (or from the pre-trained
-model: `QuickstartPlan.vqa_from`), and a question-only baseline ->
-fine-tune retrieval (ITC on the scene descriptions, ranked by ITC over the held-out images)
--> fine-tune captioning ->
-optionally the label-efficiency ablation (10 % of the VQA labels, pre-trained vs from scratch).
-Every stage is an ordinary `run_training` run in its own directory under `out_dir`.
+Stages: generate Sort-of-CLEVR (task images with questions and captions, and a caption-only
+pre-training corpus of other images, all with oracle regions) -> pre-train on the corpus (MLM,
+masked region modelling, ITM, ITC), and check that its ITM head reads the boxes (true against
+mirrored descriptions) -> fine-tune VQA from the pre-trained model (`QuickstartPlan.vqa_from`), and a
+question-only baseline -> fine-tune retrieval (ITC and ITM; ranked by ITC top k re-ranked by ITM,
+and by ITC alone) -> fine-tune captioning -> optionally (`--ablation`) the transfer table: VQA
+from the pre-trained model and from scratch at several fractions of the labels, and retrieval from
+scratch. Every stage is an ordinary `run_training` run in its own directory under `out_dir`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ import torch
 
 from vlbert._extras import require
 from vlbert.data.shards.writer import MANIFEST
-from vlbert.data.sources.sort_of_clevr.shards import make_sort_of_clevr_shards
-from vlbert.eval.split import evaluate_parts
+from vlbert.data.sources.sort_of_clevr.shards import PRETRAIN_SPLIT, make_sort_of_clevr_shards
+from vlbert.eval.mirror import mirror_check
+from vlbert.eval.split import eval_batches, evaluate_parts
 from vlbert.quickstart.examples import retrieval_examples, vqa_examples
 from vlbert.quickstart.figures import write_figures
-from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan
+from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan, transfer_stage
 from vlbert.quickstart.progress import StageClock
 from vlbert.quickstart.report import format_table, write_report
 from vlbert.quickstart.results import QuickstartResults, StageResult
@@ -70,12 +72,14 @@ class Quickstart:
 
     def make_data(self) -> None:
         p = self.plan
-        self.clock.start("data", f"{p.train_images} + {p.val_images} + {p.test_images} images")
+        self.clock.start("data", f"{p.train_images} + {p.val_images} + {p.test_images} task images, "
+                                 f"{p.pretrain_images} captioned images to pre-train on")
         began = time.perf_counter()
-        splits = {"train": p.train_images, "val": p.val_images, "test": p.test_images}
+        splits = {"train": p.train_images, "val": p.val_images, "test": p.test_images, PRETRAIN_SPLIT: p.pretrain_images}
         if not self._data_matches(splits):
             workers = max(1, min(4, os.cpu_count() or 1))
-            make_sort_of_clevr_shards(self.data, splits, seed=p.seed, workers=workers, regions=True, overwrite=True)
+            make_sort_of_clevr_shards(self.data, splits, seed=p.seed, workers=workers, regions=True, overwrite=True,
+                                      caption_only=(PRETRAIN_SPLIT,))
         self.clock.done("data", time.perf_counter() - began)
 
     def _data_matches(self, splits: dict[str, int]) -> bool:
@@ -85,61 +89,81 @@ class Quickstart:
         if not manifest.is_file():
             return False
         saved = json.loads(manifest.read_text())
-        return saved.get("splits") == splits and saved.get("meta", {}).get("seed") == self.plan.seed \
-            and saved.get("meta", {}).get("regions") is True
+        meta = saved.get("meta", {})
+        return saved.get("splits") == splits and meta.get("seed") == self.plan.seed and meta.get("regions") is True \
+            and meta.get("caption_only") == [PRETRAIN_SPLIT]
 
     def run(self) -> QuickstartResults:
         began = time.perf_counter()
         p = self.plan
         self.make_data()
         extra = stage_overrides(p)
-        pre, _ = self.stage("pretrain", self.config("pretraining", "pretrain", p.pretrain_steps, *extra["pretrain"]))
+        pre_cfg = self.config("pretraining", "pretrain", p.pretrain_steps, *extra["pretrain"])
+        pre, pre_metrics = self.stage("pretrain", pre_cfg)
+        mirror = mirror_check(pre.parts.model.eval(), eval_batches(self.retrieval_config(1), pre.parts, "test"),
+                              pre.parts.tokenizer, p.pretrain_max_length)
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_init = init if p.vqa_from == "pretrained" else vocab
         vqa, vqa_metrics = self.vqa_phases("vqa", p.vqa_steps, p.vqa_first_steps, p.vqa_first_subtypes, vqa_init)
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
-        retrieval_cfg = self.config("retrieval", "retrieval", p.retrieval_steps, init, *extra["retrieval"])
+        retrieval_cfg = self.retrieval_config(p.retrieval_steps, init)
         ret, ret_metrics = self.stage("retrieval", retrieval_cfg)
+        itc_metrics = ret_metrics if p.retrieval_mode == "itc" else evaluate_parts(
+            replace(retrieval_cfg, eval=replace(retrieval_cfg.eval, retrieval_mode="itc")), ret.parts, "test")
         caption_cfg = self.config("captioning", "caption", p.caption_steps, init, *extra["caption"],
                                   evals=2)  # decoding is slow
         _, cap_metrics = self.stage("caption", caption_cfg)
-        ablation = self.run_ablation(init, vocab) if self.ablation else None
+        transfer = self.run_transfer(init, vocab, ret_metrics) if self.ablation else None
         results = QuickstartResults(
             vqa=_vqa_summary(vqa_metrics, qonly),
-            retrieval={k: ret_metrics[k] for k in ("t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "num_images")},
+            retrieval=_retrieval_summary(ret_metrics, itc_metrics),
             caption={"bleu4": cap_metrics["bleu4"], "cider": cap_metrics["cider"]},
-            ablation=ablation, stages=self.stages,
+            pretrain={**pre_metrics, **mirror.as_dict()},
+            transfer=transfer, stages=self.stages,
             vqa_examples=vqa_examples(vqa.parts, replace(self.config("vqa", "vqa", 1)), self.data),
             retrieval_examples=retrieval_examples(ret.parts, retrieval_cfg, self.data),
             wall_seconds=time.perf_counter() - began, machine=machine_summary(), settings=_settings(p),
         )  # fmt: skip
         return results
 
+    def retrieval_config(self, steps: int, *extra: str, name: str = "retrieval") -> RunConfig:
+        return self.config("retrieval", name, steps, *extra, *stage_overrides(self.plan)["retrieval"])
+
     def vqa_phases(self, name: str, steps: int, first_steps: int, first_subtypes: tuple[str, ...], init: str,
                    *extra: str) -> tuple[RunResult, dict[str, float]]:
         """A VQA stage in two phases: `first_steps` on some question subtypes (stage `name`-first),
-        then the rest of `steps` on every question, from there (stage `name`)."""
+        then the rest of `steps` on every question, from there (stage `name`); one phase when
+        `first_steps` is 0."""
         if first_steps:
             subtypes = "data.question_subtypes=[" + ",".join(first_subtypes) + "]"
             first, _ = self.stage(f"{name}-first", self.config("vqa", f"{name}-first", first_steps, init, subtypes, *extra))
             init = f"model.init={first.model_dir}"
         return self.stage(name, self.config("vqa", name, steps - first_steps, init, *extra))
 
-    def run_ablation(self, init: str, vocab: str) -> dict[str, float]:
-        p = self.plan
-        fraction = f"data.label_fraction={p.ablation_fraction}"
-        phases = (p.ablation_steps, p.ablation_first_steps, p.ablation_first_subtypes)
-        _, pre = self.vqa_phases("ablation-pretrained", *phases, init, fraction)
-        _, scratch = self.vqa_phases("ablation-scratch", *phases, vocab, fraction)
-        return {"pretrained_acc": pre["vqa_acc"], "scratch_acc": scratch["vqa_acc"], "label_fraction": p.ablation_fraction}
+    def run_transfer(self, init: str, vocab: str, retrieval: dict[str, float]) -> dict[str, Any]:
+        """The transfer table: VQA test accuracy from the pre-trained model and from scratch (its
+        vocabulary only), the same steps and settings, at each fraction of the labels; and
+        text->image R@1 of the retrieval stage against the same stage from scratch."""
+        p, vqa = self.plan, {}
+        for fraction in p.transfer_fractions:
+            row = {}
+            for start, how in (("pretrained", init), ("scratch", vocab)):
+                name = transfer_stage(fraction, start)
+                cfg = self.config("vqa", name, p.transfer_vqa_steps, how, f"data.label_fraction={fraction}")
+                row[start] = self.stage(name, cfg)[1]["vqa_acc"]
+            vqa[str(fraction)] = row
+        _, scratch = self.stage("retrieval-scratch", self.retrieval_config(p.retrieval_steps, vocab,
+                                                                           name="retrieval-scratch"))
+        return {"vqa": vqa, "retrieval": {"pretrained": retrieval["t2i_r1"], "scratch": scratch["t2i_r1"]},
+                "vqa_steps": p.transfer_vqa_steps, "retrieval_steps": p.retrieval_steps}
 
 
 def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
     """The settings each stage adds to `Quickstart.config`'s common ones (besides its initialisation)."""
     captions = f"data.train_captions={plan.train_captions}"
     return {
-        "pretrain": (f"data.max_length={plan.pretrain_max_length}", captions),
+        "pretrain": (f"data.train_split={PRETRAIN_SPLIT}", f"data.max_length={plan.pretrain_max_length}", captions),
         "vqa": (),
         "retrieval": ("data.max_length=96", captions, "eval.caption_mode=first", f"eval.k={plan.retrieval_k}",
                       f"eval.retrieval_mode={plan.retrieval_mode}",
@@ -147,6 +171,12 @@ def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
         "caption": ("data.max_length=96", "eval.caption_mode=first", f"eval.limit={plan.caption_eval_images}",
                     "eval.max_caption_length=90"),
     }
+
+
+def _retrieval_summary(ranked: dict[str, float], itc: dict[str, float]) -> dict[str, float]:
+    """The stage's figures as ranked (two-stage by default), and text->image R@1 by ITC alone."""
+    keys = ("t2i_r1", "t2i_r5", "t2i_r10", "i2t_r1", "i2t_r5", "i2t_r10", "num_images")
+    return {**{k: ranked[k] for k in keys}, "t2i_r1_itc": itc["t2i_r1"], "i2t_r1_itc": itc["i2t_r1"]}
 
 
 def _vqa_summary(vqa: dict[str, float], qonly: dict[str, float]) -> dict[str, float]:

@@ -37,10 +37,14 @@ SMALL_MODEL: dict[str, Any] = {**SMALL_SIZES, **LEARNING_RECIPE}
 
 @dataclass
 class QuickstartPlan:
-    train_images: int = 10000
+    train_images: int = 10000  # the labelled task data: VQA questions, retrieval and caption pairs
     val_images: int = 200
     test_images: int = 1000  # VQA and retrieval are measured on these held-out images
-    vocab_size: int = 200  # WordPiece vocabulary built from the training text
+    # Pre-training reads its own corpus: captioned images only (no questions), none of them a task
+    # image, ten times as many as the labelled set, as a real run pre-trains on a large captioned
+    # corpus and fine-tunes on a smaller labelled one (the "pretrain" split of the shards).
+    pretrain_images: int = 100_000
+    vocab_size: int = 200  # WordPiece vocabulary built from the pre-training corpus's captions
     batch_size: int = 64
     lr: float = 5e-4
     warmup_steps: int = 100
@@ -50,33 +54,27 @@ class QuickstartPlan:
     # Pre-training and retrieval train on each image's full description only ("first" caption):
     # the short captions ("there are two squares and four circles") are true of many images, so
     # in a batch they make false ITC negatives; with them ITC stayed at chance and retrieval read
-    # no position (README, "Quickstart results").
+    # no position (docs/research.md).
     train_captions: str = "first"
     vqa_steps: int = 2500
-    # The VQA stage starts from "scratch" (the pre-trained model's vocabulary only) or the
-    # "pretrained" model. Measured: 300 pre-training steps make the visual stream ignore the boxes
-    # (its states change 4x less when every box is mirrored), and VQA from there reads no position
-    # in 1000 steps where VQA from scratch reads them (left/right 0.99): README, "Quickstart results".
-    vqa_from: str = "scratch"
-    # The VQA stage's first steps leave out count questions: with them from the start, finding the
-    # named object takes ~1000 steps longer (tools/learning_ablations.py, "count-last").
-    vqa_first_steps: int = 1500
+    # The VQA stage starts from the "pretrained" model, or from "scratch" (the pre-trained model's
+    # vocabulary only).
+    vqa_from: str = "pretrained"
+    # The VQA stage's first steps may train on some question subtypes only (0: every question from the start).
+    vqa_first_steps: int = 0
     vqa_first_subtypes: tuple[str, ...] = ("shape", "horizontal", "vertical", "closest", "furthest")
     question_only_steps: int = 100
     retrieval_steps: int = 700
-    # Retrieval trains and ranks by ITC alone: an ITC-only step skips the co-attention passes (0.18 s
-    # against 0.65 s on 2 cores), and at this budget ITM re-ranking ranked worse than ITC (README).
-    retrieval_mode: str = "itc"
-    retrieval_itm: bool = False  # train the ITM head as well (what "two-stage" ranking needs)
+    # Retrieval ranks by ITC's top k re-ranked by the ITM head ("two-stage"), or by ITC alone ("itc":
+    # a dual encoder, whose ITC-only training step skips the co-attention passes).
+    retrieval_mode: str = "two-stage"
+    retrieval_itm: bool = True  # train the ITM head as well (what "two-stage" ranking needs)
     caption_steps: int = 100
     caption_eval_images: int = 100
-    ablation_steps: int = 400
-    ablation_fraction: float = 0.1
-    # Both ablation runs (pre-trained and scratch) start on the position questions alone: asked
-    # every question from the start, the pre-trained model answers left/right at chance for 1000
-    # steps, yet asked only these it reads them within 250 (docs/model.md, "Pre-training and VQA").
-    ablation_first_steps: int = 150
-    ablation_first_subtypes: tuple[str, ...] = ("horizontal", "vertical")
+    # --ablation: the transfer table. VQA from the pre-trained model and from scratch, the same steps
+    # and settings, at each fraction of the labels; and the retrieval stage from scratch.
+    transfer_fractions: tuple[float, ...] = (1.0, 0.1, 0.01)
+    transfer_vqa_steps: int = 400
     retrieval_k: int = 16
     evals_per_stage: int = 3  # validation points per stage (the figure's curves); the last is at the end
     seed: int = 0
@@ -85,9 +83,10 @@ class QuickstartPlan:
     def __post_init__(self) -> None:
         if self.vqa_from not in ("scratch", "pretrained"):
             raise ValueError(f"vqa_from must be 'scratch' or 'pretrained', got {self.vqa_from!r}")
-        for first, total in (("vqa_first_steps", "vqa_steps"), ("ablation_first_steps", "ablation_steps")):
-            if not 0 <= getattr(self, first) < getattr(self, total):
-                raise ValueError(f"{first} must be in [0, {total}), got {getattr(self, first)}")
+        if not 0 <= self.vqa_first_steps < self.vqa_steps:
+            raise ValueError(f"vqa_first_steps must be in [0, vqa_steps), got {self.vqa_first_steps}")
+        if not self.transfer_fractions or not all(0.0 < f <= 1.0 for f in self.transfer_fractions):
+            raise ValueError(f"transfer_fractions must be fractions in (0, 1], got {self.transfer_fractions}")
         # the run configuration's choices, checked now rather than when the stage's config loads
         for name, section, key in (("train_captions", DataSection, "train_captions"),
                                    ("retrieval_mode", EvalSection, "retrieval_mode")):
@@ -101,34 +100,40 @@ class QuickstartPlan:
     def smoke(cls) -> "QuickstartPlan":
         """A few steps of everything, for tests."""
         return cls(
-            train_images=64, val_images=16, test_images=24, batch_size=16, warmup_steps=1,
-            pretrain_steps=2, vqa_steps=3, vqa_first_steps=1, question_only_steps=2, retrieval_steps=2, caption_steps=2,
-            caption_eval_images=4, ablation_steps=2, ablation_first_steps=1, ablation_fraction=0.5,
+            train_images=64, val_images=16, test_images=24, pretrain_images=96, batch_size=16, warmup_steps=1,
+            pretrain_steps=2, vqa_steps=3, question_only_steps=2, retrieval_steps=2, caption_steps=2,
+            caption_eval_images=4, transfer_fractions=(1.0, 0.5), transfer_vqa_steps=2,
         )  # fmt: skip
 
     @classmethod
     def long(cls) -> "QuickstartPlan":
-        """Six times the pre-training and three times the VQA and retrieval steps of the default plan, for the
-        grounding the 15-minute plan has no room for: 51 min 39 s on 2 CPU cores, relational 0.971 and
-        text->image R@1 0.924 (README, measured 2026-12-01)."""
-        return cls(pretrain_steps=1500, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300, retrieval_steps=2400,
-                   caption_steps=400, caption_eval_images=200, ablation_steps=1600, ablation_first_steps=450,
-                   evals_per_stage=6)
+        """Six times the pre-training and three times the task steps of the default plan, for the
+        grounding the 15-minute plan has no room for."""
+        return cls(pretrain_steps=1500, vqa_steps=8000, question_only_steps=300, retrieval_steps=2400,
+                   caption_steps=400, caption_eval_images=200, transfer_vqa_steps=1600, evals_per_stage=6)
 
     def estimated_seconds(self, ablation: bool) -> dict[str, float]:
-        """Rough stage times on a 2-core CPU (measured 2026-11-30; the display rescales them as it goes)."""
+        """Rough stage times on a 2-core CPU (the display rescales them as it goes)."""
+        retrieval = (0.6 if self.retrieval_itm else 0.18) * self.retrieval_steps + 0.01 * self.test_images + 10
         times = {
-            "data": 7e-4 * (self.train_images + self.val_images + self.test_images),
-            "pretrain": 0.8 * self.pretrain_steps + 20,
+            "data": 7e-4 * (self.train_images + self.val_images + self.test_images) + 3e-4 * self.pretrain_images,
+            "pretrain": 0.8 * self.pretrain_steps + 20 + 1e-4 * self.pretrain_images,
             "vqa-first": 0.13 * self.vqa_first_steps + 10,
             "vqa": 0.13 * (self.vqa_steps - self.vqa_first_steps) + 10,
             "question-only": 0.13 * self.question_only_steps + 25,
-            "retrieval": (0.6 if self.retrieval_itm else 0.18) * self.retrieval_steps + 0.01 * self.test_images + 10,
+            "retrieval": retrieval,
             "caption": 0.3 * self.caption_steps + 0.1 * self.caption_eval_images,
         }
+        if not self.vqa_first_steps:
+            del times["vqa-first"]
         if ablation:
-            for run in ("ablation-pretrained", "ablation-scratch"):
-                if self.ablation_first_steps:
-                    times[f"{run}-first"] = 0.13 * self.ablation_first_steps + 10
-                times[run] = 0.13 * (self.ablation_steps - self.ablation_first_steps) + 10
+            for fraction in self.transfer_fractions:
+                for start in ("pretrained", "scratch"):
+                    times[transfer_stage(fraction, start)] = 0.13 * self.transfer_vqa_steps + 10
+            times["retrieval-scratch"] = retrieval
         return times
+
+
+def transfer_stage(fraction: float, start: str) -> str:
+    """The stage name of a transfer run: "transfer-vqa-0.1-scratch"."""
+    return f"transfer-vqa-{fraction:g}-{start}"

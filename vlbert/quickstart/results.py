@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
 class StageResult:
-    name: str  # "pretrain", "vqa", "question-only", "retrieval", "caption", "ablation-pretrained", "ablation-scratch"
+    name: str  # "pretrain", "vqa", "question-only", "retrieval", "caption", "transfer-vqa-0.1-scratch", ...
     seconds: float
     steps: int
     metrics: dict[str, float]  # the stage's final evaluation metrics
@@ -37,9 +38,12 @@ class RetrievalExample:
 @dataclass
 class QuickstartResults:
     vqa: dict[str, float]  # relational_acc, nonrelational_acc, question_only_acc (+ question_only_{,non}relational_acc)
-    retrieval: dict[str, float]  # t2i_r1, t2i_r5, t2i_r10, i2t_r1, i2t_r5, i2t_r10, num_images
+    retrieval: dict[str, float]  # t2i_r1, ..., i2t_r10 as ranked (two-stage), t2i_r1_itc, i2t_r1_itc, num_images
     caption: dict[str, float]  # bleu4, cider
-    ablation: dict[str, float] | None  # pretrained_acc, scratch_acc, label_fraction
+    pretrain: dict[str, float]  # validation mlm_acc, itm_acc; itm_mirror_preferred, itm_mirror_images, itm_mirror_margin
+    # --ablation: {"vqa": {"1.0": {"pretrained": acc, "scratch": acc}, ...},
+    #              "retrieval": {"pretrained": t2i_r1, "scratch": t2i_r1}, "vqa_steps": n, "retrieval_steps": n}
+    transfer: dict[str, Any] | None
     stages: list[StageResult]
     vqa_examples: list[VQAExample]
     retrieval_examples: list[RetrievalExample]

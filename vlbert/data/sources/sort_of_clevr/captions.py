@@ -65,12 +65,33 @@ def scene_signature(scene: Scene) -> SceneSignature:
 
 def describe_scene(scene: Scene) -> str:
     """The canonical full description (always ``captions[0]``)."""
-    signature = scene_signature(scene)
+    return describe_signature(scene_signature(scene))
+
+
+def describe_signature(signature: SceneSignature) -> str:
+    """The full description that states ``signature`` (`parse_description` reads it back)."""
     parts = [f"{_article(c)} {c} {shape} in the {cell}" for c, shape, cell in signature.objects]
     return (
         f"{_join(parts)}; from left to right: {', '.join(signature.left_to_right)}; "
         f"from top to bottom: {', '.join(signature.top_to_bottom)}."
     )
+
+
+def _mirror_cell(cell: str) -> str:
+    swap = {"left": "right", "right": "left"}
+    return " ".join(swap.get(word, word) for word in cell.split())
+
+
+def mirror_description(text: str) -> str | None:
+    """The full description of the scene mirrored left <-> right: every cell's column swapped and
+    the left-to-right order reversed (objects at the same x keep their colour order in a real
+    mirrored scene; reversed here, so those rare ties read differently). None when ``text`` is not
+    a full description."""
+    signature = parse_description(text)
+    if signature is None:
+        return None
+    objects = tuple((color, shape, _mirror_cell(cell)) for color, shape, cell in signature.objects)
+    return describe_signature(SceneSignature(objects, signature.left_to_right[::-1], signature.top_to_bottom))
 
 
 def parse_description(text: str) -> SceneSignature | None:

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Collection, Iterator, Mapping
 
 from vlbert.data.shards.schema import DataError, SampleQuestion, SampleRecord, ShardSample
 from vlbert.data.shards.writer import (
@@ -41,6 +41,7 @@ from vlbert.data.sources.sort_of_clevr.scenes import (
 
 SOURCE = "sort-of-clevr"
 PREFIX = "sortofclevr"
+PRETRAIN_SPLIT = "pretrain"  # the caption-only pre-training corpus (`make_sort_of_clevr_shards(caption_only=...)`)
 
 
 def sample_key(split: str, index: int) -> str:
@@ -115,7 +116,8 @@ def _run_task(task: _ShardTask) -> ShardInfo:
 
 
 def _plan(
-    out_dir: Path, splits: Mapping[str, int], seed: int, shard_size: int, per_type: int, regions: bool
+    out_dir: Path, splits: Mapping[str, int], seed: int, shard_size: int, per_type: int, regions: bool,
+    caption_only: set[str],
 ) -> list[_ShardTask]:
     tasks = []
     for split, total in splits.items():
@@ -123,7 +125,8 @@ def _plan(
         for shard, start in enumerate(range(0, total, shard_size)):
             count = min(shard_size, total - start)
             path = str(out_dir / shard_name(prefix, shard))
-            tasks.append(_ShardTask(path, split, start, count, seed, per_type, regions))
+            questions = 0 if split in caption_only else per_type
+            tasks.append(_ShardTask(path, split, start, count, seed, questions, regions))
     return tasks
 
 
@@ -137,11 +140,15 @@ def make_sort_of_clevr_shards(
     overwrite: bool = False,
     resume: bool = False,
     regions: bool = False,
+    caption_only: Collection[str] = (),
 ) -> WriteSummary:
     """Write ``splits`` (name -> number of images, e.g. ``{"train": 9800, "test": 200}``) as shards.
 
     ``resume`` keeps the shards an interrupted run already finished and writes the rest;
-    ``regions`` adds the oracle detector's region features (see ``vlbert.data.sources.sort_of_clevr.regions``).
+    ``regions`` adds the oracle detector's region features (see ``vlbert.data.sources.sort_of_clevr.regions``);
+    the splits named in ``caption_only`` get captions and no questions (a pre-training corpus). Each
+    split draws its own scenes (an image depends on seed, split and index), so no image of one split
+    is an image of another.
     """
     if shard_size < 1 or workers < 1 or any(n < 0 for n in splits.values()):
         raise DataError("shard size and workers must be at least 1 and image counts non-negative")
@@ -151,14 +158,18 @@ def make_sort_of_clevr_shards(
     if not resume:
         prepare_output_dir(path, overwrite)
     path.mkdir(parents=True, exist_ok=True)
-    tasks = _plan(path, splits, seed, shard_size, questions_per_type, regions)
+    unknown = sorted(set(caption_only) - set(splits))
+    if unknown:
+        raise DataError(f"caption-only split {unknown[0]!r} is not one of the splits written ({', '.join(splits)})")
+    tasks = _plan(path, splits, seed, shard_size, questions_per_type, regions, set(caption_only))
     began = time.perf_counter()
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             shards = list(pool.map(_run_task, tasks))
     else:
         shards = [_run_task(task) for task in tasks]
-    meta = {"seed": seed, "questions_per_type": questions_per_type, "shard_size": shard_size, "regions": regions}
+    meta = {"seed": seed, "questions_per_type": questions_per_type, "shard_size": shard_size, "regions": regions,
+            "caption_only": sorted(caption_only)}
     write_manifest(path, SOURCE, shards, meta)
     return WriteSummary(str(path), SOURCE, shards, seconds=time.perf_counter() - began)
 
