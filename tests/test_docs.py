@@ -20,7 +20,7 @@ PAGES = sorted((ROOT / "docs").glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 ANY_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 MAKE_TARGETS = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
-OTHER_PROGRAMS = {"git", "cd", "source", "pip"}  # not ours to check
+OTHER_PROGRAMS = {"git", "cd", "source", "pip", "wget"}  # not ours to check
 
 
 def test_site_builds_strict(tmp_path):
