@@ -1,6 +1,8 @@
 """The documentation: the site builds with warnings as errors, every python example runs, and
 every shell command in the docs and the README parses as the program would read it (vlbert
-commands down to their run configuration). The own-data walkthrough runs command by command."""
+commands down to their run configuration). The own-data walkthrough runs command by command.
+The README stays a short guide (length, no commit hashes, its results those of docs/results.md);
+the Python version, CITATION.cff, CHANGELOG.md and LICENSE agree with pyproject.toml."""
 
 import importlib.util
 import re
@@ -10,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import ROOT, SHELL_BLOCK, shell_commands
 from vlbert.cli import parse_args
@@ -188,3 +191,16 @@ def test_the_python_version_the_docs_state_is_pyprojects():
     minimum = re.search(r'requires-python = ">=([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     for page in (README, ROOT / "docs" / "index.md"):
         assert f"Python ≥ {minimum}" in page.read_text(), page.name
+
+
+def test_citation_changelog_and_license_name_pyprojects_version_and_license():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    version = re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1)
+    license_id = re.search(r'^license = "([^"]+)"', pyproject, re.M).group(1)
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert (citation["version"], citation["license"]) == (version, license_id)
+    assert {"cff-version", "message", "title", "authors"} <= set(citation)
+    assert any("ViLBERT" in reference["title"] for reference in citation["references"])
+    headings = re.findall(r"^## (.+)$", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings[0] == "Unreleased" and version in headings
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and license_id == "Apache-2.0"
