@@ -347,3 +347,80 @@ def test_convert_tool_prints_every_name_and_refuses_keys_that_change_the_model(t
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == 2
     assert done.stderr.startswith("convert_vilbert: original config keys vlbert cannot honour: fast_mode=True (")
+
+
+# ---- a converted directory that predict and evaluate run on (#30) ------------------------------
+
+LABEL2ANS = ["answer0", "answer1", "answer2", "answer3", "other", "yes", "no"]  # the head's order, NUM_ANSWERS
+
+
+def _vocab_file(path):
+    words = ["question", "about", "what", "is", "the", "0", "1", "?", "s", "##0", "##1", "##2", "##3"]
+    path.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    return path
+
+
+def test_converted_vqa_checkpoint_with_tokenizer_and_label2ans_runs_predict_and_evaluate(tmp_path, capsys):
+    """`tools/convert_vilbert.py --tokenizer --answers`, as docs/migrating.md shows it, on a tiny
+    12-in-1 checkpoint and a label2ans file pickled as the original's: the directory then holds
+    what `vlbert predict` and `vlbert evaluate` read, and both run on it."""
+    import pickle
+
+    from tests.shard_factory import good_shards, make_regions, rgb_png
+    from vlbert.cli import main
+    from vlbert.run.predict import Predictor
+
+    _, ckpt, config = _save_twelve_in_one(tmp_path)
+    label2ans = tmp_path / "trainval_label2ans.pkl"
+    label2ans.write_bytes(pickle.dumps(LABEL2ANS))
+    out = tmp_path / "vilbert-vqa"
+    cmd = [sys.executable, "tools/convert_vilbert.py", str(ckpt), str(out), "--config", str(config), "--task", "vqa",
+           "--tokenizer", str(_vocab_file(tmp_path / "vocab.txt")), "--answers", str(label2ans)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "wrote answers.json: 7 answers" in lines and any(line.startswith("wrote tokenizer: ") for line in lines)
+    assert not any(line.startswith("no tokenizer written") for line in lines)
+    assert Predictor(out).parts.answers.answers == LABEL2ANS  # the head's order, as written
+
+    image, features = tmp_path / "scene.png", tmp_path / "scene.npz"
+    image.write_bytes(rgb_png(1))
+    features.write_bytes(make_regions(5, seed=1).npz())
+    capsys.readouterr()
+    assert main(["predict", "--model", str(out), "--image", str(image), "--features", str(features),
+                 "--question", "what is question 0 about?", "--top", "3"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 3 and all(line.split()[1] in LABEL2ANS for line in printed)
+    shards = good_shards(tmp_path / "shards")
+    assert main(["evaluate", "--model", str(out), "--task", "vqa", "--data", str(shards.directory),
+                 "--split", "train"]) == 0
+    assert '"vqa_acc"' in capsys.readouterr().out
+
+
+def test_tokenizer_and_answers_are_checked_against_the_model(tmp_path):
+    import pickle
+
+    from vlbert.data.pipeline.answers import read_answer_list
+    from vlbert.eval.saved import add_tokenizer_and_answers
+    from vlbert.runconfig import ConfigError
+
+    _, ckpt, config = _save_twelve_in_one(tmp_path)
+    convert_checkpoint(ckpt, tmp_path / "vqa", config_json=config, task="vqa")
+    convert_checkpoint(ckpt, tmp_path / "pt", config_json=config, task="pretraining")
+    short = tmp_path / "answers.txt"
+    short.write_text("yes\nno\n")
+    with pytest.raises(ConfigError, match="has 2 answers; the VQA head of .* has 7 outputs"):
+        add_tokenizer_and_answers(tmp_path / "vqa", answers=short)
+    with pytest.raises(ConfigError, match="is not a VQA model"):
+        add_tokenizer_and_answers(tmp_path / "pt", answers=short)
+    big = tmp_path / "big_vocab.txt"
+    big.write_text("\n".join(f"w{i}" for i in range(TINY["vocab_size"] + 1)))
+    with pytest.raises(ConfigError, match=r"has 10\d\d ids; the model's vocabulary has 1000"):
+        add_tokenizer_and_answers(tmp_path / "vqa", tokenizer=big)
+    assert not (tmp_path / "vqa" / "answers.json").exists()
+    # a pickle that names a function is refused, never called
+    evil = tmp_path / "label2ans.pkl"
+    evil.write_bytes(pickle.dumps([print]))
+    with pytest.raises(pickle.UnpicklingError, match="refused: the file names builtins.print"):
+        read_answer_list(evil)
+    assert read_answer_list(short).answers == ["yes", "no"]

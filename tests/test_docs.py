@@ -1,6 +1,8 @@
 """The documentation: the site builds with warnings as errors, every python example runs, and
 every shell command in the docs and the README parses as the program would read it (vlbert
-commands down to their run configuration). The own-data walkthrough runs command by command."""
+commands down to their run configuration). The own-data walkthrough runs command by command.
+The README stays a short guide (length, no commit hashes, its results those of docs/results.md);
+the Python version, CITATION.cff, CHANGELOG.md and LICENSE agree with pyproject.toml."""
 
 import importlib.util
 import re
@@ -10,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import ROOT, SHELL_BLOCK, shell_commands
 from vlbert.cli import parse_args
@@ -20,7 +23,7 @@ PAGES = sorted((ROOT / "docs").glob("*.md"))
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 ANY_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 MAKE_TARGETS = set(re.findall(r"^([\w-]+):", (ROOT / "Makefile").read_text(), re.M))
-OTHER_PROGRAMS = {"git", "cd", "source", "pip"}  # not ours to check
+OTHER_PROGRAMS = {"git", "cd", "source", "pip", "wget"}  # not ours to check
 
 
 def test_site_builds_strict(tmp_path):
@@ -143,3 +146,61 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     (block,) = BLOCK.findall((ROOT / "README.md").read_text())
     block = block.replace("path/to/bert", str(Path(minilm.__file__).parent / "model"))
     exec(compile(block, "README.md example", "exec"), {"__name__": "docs_readme"})  # noqa: S102
+
+
+README = ROOT / "README.md"
+COMMIT_HASH = re.compile(r"\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{7,40}\b")
+README_MAX_LINES = 90
+
+
+def test_readme_is_a_short_guide_without_commit_hashes():
+    text = README.read_text()
+    assert len(text.splitlines()) <= README_MAX_LINES, "README.md is a guide: results and history go to docs/"
+    assert COMMIT_HASH.findall(text) == []
+
+
+def test_commit_hash_check_catches_hashes():
+    assert COMMIT_HASH.findall("at 527c40f, then ecb3438 and 0ccdaa8; not 1e-4, 2026-12-01, deadbeef") == [
+        "527c40f", "ecb3438", "0ccdaa8"]
+    assert COMMIT_HASH.findall("a5f3c9e7d1b2a4f6e8c0d2b4a6f8e0c2d4b6a8f0") != []
+
+
+def _table_rows(text: str, header_start: str) -> dict[str, str]:
+    """First cell -> second cell of the Markdown table whose header row starts with `header_start`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header_start))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_readme_results_are_the_results_page_figures():
+    """The README's compact table repeats figures of docs/results.md's quickstart table, never others."""
+    readme = _table_rows(README.read_text(), "| `make quickstart`, test split |")
+    results = _table_rows((ROOT / "docs" / "results.md").read_text(), "| measurement | vlbert |")
+    assert len(readme) >= 3
+    for metric, value in readme.items():
+        assert [v for name, v in results.items() if name == metric or name.startswith(f"{metric} (")] == [value], metric
+
+
+def test_the_python_version_the_docs_state_is_pyprojects():
+    minimum = re.search(r'requires-python = ">=([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
+    for page in (README, ROOT / "docs" / "index.md"):
+        assert f"Python ≥ {minimum}" in page.read_text(), page.name
+
+
+def test_citation_changelog_and_license_name_pyprojects_version_and_license():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    version = re.search(r'^version = "([^"]+)"', pyproject, re.M).group(1)
+    license_id = re.search(r'^license = "([^"]+)"', pyproject, re.M).group(1)
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert (citation["version"], citation["license"]) == (version, license_id)
+    assert {"cff-version", "message", "title", "authors"} <= set(citation)
+    assert any("ViLBERT" in reference["title"] for reference in citation["references"])
+    headings = re.findall(r"^## (.+)$", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert headings[0] == "Unreleased" and version in headings
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and license_id == "Apache-2.0"

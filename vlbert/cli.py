@@ -13,6 +13,7 @@ import argparse
 import re
 import sys
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Callable, Sequence
 
 from vlbert._extras import MissingExtra
@@ -42,8 +43,18 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def version() -> str:
+    """The installed package's version (its metadata), or "unknown" when vlbert runs uninstalled."""
+    try:
+        return metadata.version("vlbert")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vlbert", description="ViLBERT-family vision-language models.")
+    parser.add_argument("--version", action="version", version=f"vlbert {version()}",
+                        help="print the installed version and exit")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, command in COMMANDS.items():

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gallery ranking: ITC top-k re-ranked by ITM (default), or ITC alone (a model trained "
                              "without ITM, such as the quickstart's retrieval model)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
 
 
 def run(args: argparse.Namespace) -> int:

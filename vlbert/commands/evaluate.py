@@ -18,7 +18,7 @@ HELP = "evaluate a saved model (VQA accuracy, Recall@K, BLEU-4/CIDEr, MLM/ITM ac
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="a model directory (a run's model/ or best/)")
     parser.add_argument("--adapter", help="an adapter directory (a LoRA run's adapter/) to apply to --model")
-    parser.add_argument("--task", required=True, choices=sorted(SPELLINGS))
+    parser.add_argument("--task", required=True, choices=sorted(SPELLINGS), help="the task whose metrics to compute")
     parser.add_argument("--data", required=True, help="shard directory")
     parser.add_argument("--split", default="test", help="manifest split to evaluate (default: test)")
     parser.add_argument("--out", help="write the metrics JSON here")

@@ -46,7 +46,7 @@ def _add_sort_of_clevr(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-pretrain", type=int, default=0,
                         help="images of a caption-only 'pretrain' split (no questions, no image shared with "
                              "the other splits): a pre-training corpus apart from the task data (default 0)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the scenes and questions (default 0)")
     parser.add_argument("--questions-per-type", type=int, default=10, help="relational and non-relational each")
     parser.add_argument("--workers", type=int, default=1, help="processes writing shards in parallel")
     parser.add_argument("--resume", action="store_true", help="keep the finished shards of an interrupted run")
@@ -84,7 +84,8 @@ def _add_folder(parser: argparse.ArgumentParser) -> None:
     _add_conversion(parser)
     parser.add_argument("--images", required=True, help="image folder (paths in the captions file are relative to it)")
     parser.add_argument("--captions", help='.jsonl ({"image", "caption(s)" and/or "questions": [{"question", "answers"}]}) or .csv (image,caption)')
-    parser.add_argument("--split", default="train")
+    parser.add_argument("--split", default="train",
+                        help="the split these images are written as, e.g. train or val (default train)")
 
 
 def _run_folder(args: argparse.Namespace) -> WriteSummary:

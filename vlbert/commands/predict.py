@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", choices=sorted(DETECTORS),
                         help="find the regions of --image/--images with this detector (region models "
                              "without --features; sort-of-clevr: the built-in scenes' colour detector)")
-    parser.add_argument("--top", type=int, default=5)
+    parser.add_argument("--top", type=int, default=5, help="how many answers (VQA) or images (ranking) to print (default 5)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ def add_pretrain_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("task", choices=sorted(FINETUNE_CHOICES))
+    parser.add_argument("task", choices=sorted(FINETUNE_CHOICES), help="the task to fine-tune for")
     _add_run_options(parser)
 
 

@@ -9,11 +9,13 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from vlbert.data.pipeline.answers import AnswerVocab
+from vlbert.config import VLBertConfig
+from vlbert.data.pipeline.answers import AnswerVocab, read_answer_list
 from vlbert.data.pipeline.tokenize import load_tokenizer
 from vlbert.engine.distributed import default_device
 from vlbert.factory import create_model
 from vlbert.models.backbone import VLBertPreTrainedModel
+from vlbert.models.tasks import TASK_BY_CLASS
 from vlbert.runconfig import ConfigError
 from vlbert.weights.checkpoint import resolve_directory
 
@@ -69,3 +71,33 @@ def load_parts(model_dir: str | Path, task: str, device: str | None = None, adap
     model.to(default_device(device))
     tokenizer_dir = next(d for d in sources if (d / "tokenizer_config.json").is_file() or d == directory)
     return RunParts(model, load_tokenizer(tokenizer_dir), answers)
+
+
+def add_tokenizer_and_answers(directory: str | Path, tokenizer: str | Path | None = None,
+                              answers: str | Path | None = None) -> list[str]:
+    """Give a model directory that holds weights only (a converted original checkpoint) what
+    `predict` and `evaluate` read beside them: the tokenizer (a directory, a `vocab.txt` or a hub
+    name such as `bert-base-uncased`) and, for a VQA model, the answer list (see
+    `read_answer_list`), one answer per output of the VQA head, in its order. Refuses a tokenizer
+    with more ids than the model's vocabulary and an answer list of another length than the head.
+    Returns what it wrote."""
+    directory = model_directory(directory)
+    config = VLBertConfig.from_pretrained(str(directory))
+    written = []
+    if answers is not None:
+        if "vqa" not in {TASK_BY_CLASS.get(name) for name in config.architectures or []}:
+            raise ConfigError(f"{directory} is not a VQA model: an answer list is for VQA models")
+        vocab = read_answer_list(answers)
+        if len(vocab) != config.num_answers:
+            raise ConfigError(f"{answers} has {len(vocab)} answers; the VQA head of {directory} has "
+                              f"{config.num_answers} outputs")
+        vocab.save(directory / ANSWERS_FILE)
+        written.append(f"{ANSWERS_FILE}: {len(vocab)} answers")
+    if tokenizer is not None:
+        loaded = load_tokenizer(tokenizer)
+        if len(loaded) > config.vocab_size:
+            raise ConfigError(f"tokenizer {tokenizer} has {len(loaded)} ids; the model's vocabulary has "
+                              f"{config.vocab_size}")
+        loaded.save_pretrained(str(directory))
+        written.append(f"tokenizer: {tokenizer}, {len(loaded)} ids")
+    return written

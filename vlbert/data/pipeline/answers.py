@@ -14,11 +14,14 @@ GT-Vision-Lab/VQA, as of its 2021 "Fixed processing answers bug" revision), quir
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
@@ -140,3 +143,28 @@ def soft_scores(answers: Sequence[str], vocab: AnswerVocab) -> Tensor:
         if index is not None:
             scores[index] = min(1.0, count / needed)
     return scores
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Unpickles lists, dicts, strings and numbers only: a file that names any class or function
+    (which unpickling would import and may call) is refused."""
+
+    def find_class(self, module: str, name: str) -> object:
+        raise pickle.UnpicklingError(f"refused: the file names {module}.{name}, not plain data")
+
+
+def read_answer_list(path: str | os.PathLike[str]) -> AnswerVocab:
+    """An answer list in the order of a VQA head's outputs, kept as written (not normalised again):
+    vilbert-multi-task's `trainval_label2ans.pkl` (a pickled list of strings, read without running
+    pickled code), a JSON list or vlbert's own `answers.json`, or a text file of one answer a line."""
+    path = Path(path)
+    if path.suffix in (".pkl", ".pickle"):
+        answers = _PlainDataUnpickler(io.BytesIO(path.read_bytes())).load()
+    elif path.suffix == ".json":
+        answers = json.loads(path.read_text(encoding="utf-8"))
+        answers = answers.get("answers") if isinstance(answers, dict) else answers
+    else:
+        answers = path.read_text(encoding="utf-8").splitlines()
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise ValueError(f"{path}: not a list of answer strings")
+    return AnswerVocab(answers)
