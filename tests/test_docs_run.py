@@ -18,8 +18,8 @@ from vlbert.cli import main
 pytestmark = pytest.mark.slow
 
 # How many commands of each page run here; the others need public datasets, GPUs or checkpoints.
-RUNS = {"README.md": 6, "training.md": 10, "data.md": 1, "finetuning.md": 11}
-SMALL = {"--num-images": "48", "--num-val": "8", "--num-test": "8"}
+RUNS = {"README.md": 6, "training.md": 10, "data.md": 2, "finetuning.md": 11}
+SMALL = {"--num-images": "48", "--num-val": "8", "--num-test": "8", "--num-pretrain": "16"}
 TRAINING = {"pretrain", "finetune"}
 PATH_FLAGS = {"--data", "--images", "--image", "--captions", "--annotations", "--questions", "--features", "--model"}
 PATH_KEYS = ("data.root=", "model.init=")

@@ -48,6 +48,28 @@ def test_mask_tokens_statistics_follow_bert():
     assert not selected[special | ~attention].any()
 
 
+def test_focus_words_are_masked_at_their_own_rate(tmp_path):
+    ids, attention, special = _token_batch()
+    focus = (ids % 10 == 0) & attention & ~special  # a tenth of the tokens
+    _, labels = mask_tokens(ids, attention, special, VOCAB, MASK, 0.15, torch.Generator().manual_seed(1),
+                            focus, 0.5)
+    selected = labels != IGNORE_INDEX
+    rest = attention & ~special & ~focus
+    assert abs((selected & focus).sum() / focus.sum() - 0.5) < 0.02
+    assert abs((selected & rest).sum() / rest.sum() - 0.15) < 0.01
+    # the words' token ids, from the tokenizer, reach the collator's masking
+    from vlbert.data.pipeline.tokenize import build_wordpiece_tokenizer
+
+    tokenizer = build_wordpiece_tokenizer(["a red circle in the top left"] * 5, 60, tmp_path / "tok")
+    spec = TextSpec.from_tokenizer(tokenizer, ["left", "top"])
+    assert sorted(spec.focus_ids) == sorted(tokenizer.convert_tokens_to_ids(["left", "top"]))
+    config = CollateConfig(mlm_focus_words=("left", "top"), mlm_focus_prob=1.0)  # no other masking
+    text = tokenizer("a red circle in the top left")["input_ids"]
+    batch = Collator(spec, config)([Example(key="k", image_id="i", input_ids=text, text="")])
+    masked = tokenizer.convert_ids_to_tokens(batch.mlm_labels[0][batch.mlm_labels[0] != IGNORE_INDEX].tolist())
+    assert masked == ["top", "left"]
+
+
 def test_mask_tokens_is_seeded_and_pure():
     ids, attention, special = _token_batch(rows=8, length=40)
     before = ids.clone()

@@ -58,7 +58,9 @@ def collate_config(cfg: RunConfig, model: VLBertPreTrainedModel, train: bool) ->
     pixel_regions = None
     if model.config.image_encoder != "regions":
         pixel_regions = _pixel_region_count(model)
-    return CollateConfig.pretraining(pixel_regions=pixel_regions, seed=cfg.train.seed + (0 if train else 1))
+    focus = tuple(cfg.objective.mlm_focus_words)
+    return CollateConfig.pretraining(pixel_regions=pixel_regions, seed=cfg.train.seed + (0 if train else 1),
+                                     mlm_focus_words=focus, mlm_focus_prob=cfg.objective.mlm_focus_prob if focus else 0.0)
 
 
 def _pixel_region_count(model: VLBertPreTrainedModel) -> int:

@@ -37,6 +37,14 @@ class ObjectiveConfig:
     # regions (same objects, other places), as an ITM negative and an extra ITC negative: the
     # model must bind each object to its place (not in the original)
     box_negatives: bool = False
+    # pre-training: MLM selects these words' tokens with probability mlm_focus_prob instead of 15 %
+    # (e.g. a description's colour, shape and position words); empty = BERT's uniform masking
+    mlm_focus_words: list[str] = field(default_factory=list)  # words MLM masks more often (pre-training)
+    mlm_focus_prob: float = 0.5  # the masking probability of mlm_focus_words' tokens
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mlm_focus_prob <= 1.0:
+            raise ValueError(f"objective.mlm_focus_prob: expected a probability in [0, 1], got {self.mlm_focus_prob}")
 
 
 def _generator(generator: torch.Generator | None) -> torch.Generator:

@@ -21,6 +21,8 @@ class CollateConfig:
     """What collation adds on top of padding. All off by default (evaluation batches)."""
 
     mlm_prob: float = 0.0  # BERT: 0.15
+    mlm_focus_words: tuple[str, ...] = ()  # words whose tokens MLM selects with mlm_focus_prob instead
+    mlm_focus_prob: float = 0.0
     mrm_prob: float = 0.0  # ViLBERT: 0.15
     mrm_zero_prob: float = 0.9  # of the masked regions, the fraction whose features are zeroed
     pixel_regions: int | None = None  # region count of a pixel encoder (region masking on pixels)
@@ -127,11 +129,12 @@ class Collator:
     def _mask(self, batch: Batch, gen: torch.Generator) -> None:
         """MLM and region masking in place."""
         cfg = self.config
-        if cfg.mlm_prob > 0:
+        if cfg.mlm_prob > 0 or (cfg.mlm_focus_words and cfg.mlm_focus_prob > 0):
             special = torch.isin(batch.input_ids, torch.tensor(self.text.special_ids))  # [B, L]
+            focus = torch.isin(batch.input_ids, torch.tensor(self.text.focus_ids, dtype=torch.long))  # [B, L]
             batch.input_ids, batch.mlm_labels = mask_tokens(
                 batch.input_ids, batch.attention_mask, special,
-                self.text.vocab_size, self.text.mask_id, cfg.mlm_prob, gen,
+                self.text.vocab_size, self.text.mask_id, cfg.mlm_prob, gen, focus, cfg.mlm_focus_prob,
             )  # fmt: skip
         if cfg.mrm_prob > 0:
             region_mask = batch.region_mask

@@ -269,7 +269,7 @@ def make_loader(
     """Batches of ``dataset`` (every batch from one worker). ``collate`` draws its masking seed
     from (collate.seed, dataset epoch, batch content)."""
     collate = replace(collate or CollateConfig(), epoch=dataset.epoch)
-    collator = Collator(TextSpec.from_tokenizer(tokenizer), collate)
+    collator = Collator(TextSpec.from_tokenizer(tokenizer, collate.mlm_focus_words), collate)
     # The loader's own generator: making an iterator must not draw from the global RNG, or a
     # resumed run (which makes its first iterator mid-epoch) would get other dropout masks.
     generator = torch.Generator().manual_seed(derive_seed(collate.seed, dataset.epoch))

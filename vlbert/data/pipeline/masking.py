@@ -43,17 +43,23 @@ def mask_tokens(
     mask_token_id: int,
     prob: float = 0.15,
     generator: torch.Generator | int = 0,
+    focus_mask: Tensor | None = None,
+    focus_prob: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
-    """BERT's MLM corruption: each real, non-special token is selected with probability ``prob``;
-    of those 80 % become ``mask_token_id``, 10 % a uniformly random id in [0, vocab_size) and 10 %
-    stay as they are.
+    """BERT's MLM corruption: each real, non-special token is selected with probability ``prob``
+    (tokens where ``focus_mask`` [B, L] bool is True: with ``focus_prob``, when higher); of those
+    80 % become ``mask_token_id``, 10 % a uniformly random id in [0, vocab_size) and 10 % stay as
+    they are.
 
     input_ids [B, L] long, attention_mask [B, L] (padding = 0/False), special_mask [B, L] bool
     (True for [CLS], [SEP], ...) -> (masked_ids [B, L], labels [B, L] with -100 where not selected).
     """
     gen = as_generator(generator)
     eligible = attention_mask.bool() & ~special_mask.bool()  # [B, L]
-    selected = (_uniform(input_ids.shape, gen, input_ids.device) < prob) & eligible  # [B, L]
+    chance = torch.full(input_ids.shape, prob, device=input_ids.device)  # [B, L]
+    if focus_mask is not None:
+        chance = torch.where(focus_mask.bool(), max(prob, focus_prob), chance)
+    selected = (_uniform(input_ids.shape, gen, input_ids.device) < chance) & eligible  # [B, L]
     labels = input_ids.masked_fill(~selected, IGNORE_INDEX)  # [B, L]
     action = _uniform(input_ids.shape, gen, input_ids.device)  # [B, L]
     to_mask = selected & (action < MASK_FRACTION)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,12 +90,16 @@ class TextSpec:
     mask_id: int
     vocab_size: int
     special_ids: tuple[int, ...]
+    focus_ids: tuple[int, ...] = ()  # the tokens of the words MLM masks more often (CollateConfig.mlm_focus_words)
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase) -> TextSpec:
+    def from_tokenizer(cls, tokenizer: PreTrainedTokenizerBase, focus_words: Sequence[str] = ()) -> TextSpec:
+        """The tokenizer's special ids, and the ids of every token of ``focus_words``."""
         if tokenizer.pad_token_id is None or tokenizer.mask_token_id is None:
             raise DataError("the tokenizer needs [PAD] and [MASK] tokens")
-        return cls(tokenizer.pad_token_id, tokenizer.mask_token_id, len(tokenizer), tuple(tokenizer.all_special_ids))
+        focus = sorted({i for word in focus_words for i in tokenizer(word, add_special_tokens=False)["input_ids"]})
+        return cls(tokenizer.pad_token_id, tokenizer.mask_token_id, len(tokenizer), tuple(tokenizer.all_special_ids),
+                   tuple(focus))
 
 
 @dataclass
