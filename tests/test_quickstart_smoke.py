@@ -23,7 +23,7 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     assert 0.0 <= report["transfer"]["retrieval"]["scratch"] <= 1.0
     assert report["transfer"]["retrieval"]["pretrained"] == report["retrieval"]["t2i_r1"]
     assert [s["name"] for s in report["stages"]] == [
-        "pretrain", "vqa", "question-only", "retrieval", "caption", "transfer-vqa-1-pretrained",
+        "pretrain", "vqa-first", "vqa", "question-only", "retrieval", "caption", "transfer-vqa-1-pretrained",
         "transfer-vqa-1-scratch", "transfer-vqa-0.5-pretrained", "transfer-vqa-0.5-scratch", "retrieval-scratch"]
     assert report["retrieval"]["num_images"] == 24  # every held-out image of the smoke plan
     assert report["settings"]["seed"] == 3
@@ -36,10 +36,17 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     assert manifest["splits"]["pretrain"] == 96 and manifest["meta"]["caption_only"] == ["pretrain"]
     pre = yaml.safe_load((out / "pretrain" / "config.yaml").read_text())
     assert pre["data"]["train_split"] == "pretrain" and pre["data"]["train_captions"] == "first"
-    # every task stage starts from the pre-trained model, with every question from the start
+    # pre-training asks the description's content words more often and scores moved boxes as ITM negatives
+    assert pre["objective"]["box_negatives"] is True and pre["objective"]["mlm_focus_prob"] == 0.3
+    assert {"left", "top", "red", "circle"} <= set(pre["objective"]["mlm_focus_words"])
+    # VQA starts from scratch with the pre-trained vocabulary (the plan's vqa_from) on the first
+    # subtypes, then goes on from there with every question
+    first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
+    assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
+    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
-    assert vqa["model"]["init"] == str(out / "pretrain" / "model") and vqa["data"]["question_subtypes"] == []
-    assert not (out / "vqa-first").exists()
+    assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
+    # retrieval and captioning start from the pre-trained model
     for stage in ("retrieval", "caption"):
         assert yaml.safe_load((out / stage / "config.yaml").read_text())["model"]["init"] == str(out / "pretrain" / "model")
     # the transfer runs: same steps and settings, one from the pre-trained model, one from its vocabulary only
@@ -57,18 +64,15 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quickstart_vqa_can_start_from_scratch_in_two_phases(tmp_path):
+def test_quickstart_vqa_can_start_from_the_pretrained_model(tmp_path):
     from dataclasses import replace
 
     from vlbert.quickstart.pipeline import run_quickstart
     from vlbert.quickstart.plan import QuickstartPlan
 
     out = tmp_path / "qs"
-    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="scratch", vqa_first_steps=1), progress=False)
-    first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
-    assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
-    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
-    vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
-    assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
+    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="pretrained", vqa_first_steps=0), progress=False)
+    assert f"init: {out / 'pretrain' / 'model'}" in (out / "vqa" / "config.yaml").read_text()
+    assert not (out / "vqa-first").exists()  # no first phase: one VQA stage
     with pytest.raises(ValueError, match="vqa_from"):
         run_quickstart(tmp_path / "bad", plan=replace(QuickstartPlan.smoke(), vqa_from="imagenet"), progress=False)

@@ -163,7 +163,10 @@ def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
     """The settings each stage adds to `Quickstart.config`'s common ones (besides its initialisation)."""
     captions = f"data.train_captions={plan.train_captions}"
     return {
-        "pretrain": (f"data.train_split={PRETRAIN_SPLIT}", f"data.max_length={plan.pretrain_max_length}", captions),
+        "pretrain": (f"data.train_split={PRETRAIN_SPLIT}", f"data.max_length={plan.pretrain_max_length}", captions,
+                     f"objective.box_negatives={str(plan.pretrain_box_negatives).lower()}",
+                     f"objective.mlm_focus_words=[{','.join(plan.pretrain_focus_words)}]",
+                     f"objective.mlm_focus_prob={plan.pretrain_focus_prob}"),
         "vqa": (),
         "retrieval": ("data.max_length=96", captions, "eval.caption_mode=first", f"eval.k={plan.retrieval_k}",
                       f"eval.retrieval_mode={plan.retrieval_mode}",
