@@ -206,3 +206,29 @@ def test_mirror_check_scores_true_against_mirrored_descriptions(tmp_path):
     first = mirror_check(model, [batch], tokenizer, max_length=96, limit=1)
     assert first.images == 1 and first.margin == pytest.approx(odds[0] - odds[1], abs=1e-5)
     assert first.preferred == float(odds[0] > odds[1]) and 0.0 <= check.preferred <= 1.0
+
+
+def test_scene_caption_scores_on_hand_made_captions():
+    from vlbert.data.sources.sort_of_clevr.captions import describe_scene, mirror_description
+    from vlbert.data.sources.sort_of_clevr.scenes import image_rng, sample_scene
+    from vlbert.eval.decoding import ended
+    from vlbert.eval.scene_captions import scene_caption_scores
+
+    truths = [describe_scene(sample_scene(image_rng(0, "test", i))) for i in range(4)]
+    refs = {str(i): [t, "there are two squares."] for i, t in enumerate(truths)}
+    cut = truths[1][: truths[1].index(", a green") + 1]  # states the red object only, then stops
+    mirrored = mirror_description(truths[2])
+    predictions = {"0": truths[0], "1": cut, "2": mirrored, "3": ""}
+    finished = {"0": True, "1": False, "2": True, "3": True}
+    scores = scene_caption_scores(predictions, refs, finished)
+    assert scores["caption_exact"] == 0.25  # the first only
+    assert scores["caption_truncated"] == 0.25  # the second
+    # objects: 6 + 1 + (those whose mirrored cell is their own: the centre column) + 0, of 24
+    from vlbert.data.sources.sort_of_clevr.captions import stated_objects
+
+    same = sum(stated_objects(mirrored)[c] == cell for c, cell in stated_objects(truths[2]).items())
+    assert same < 6
+    assert scores["caption_objects"] == (6 + 1 + same) / 24
+    assert scores["caption_orders"] == 0.25  # the mirrored caption reverses left to right
+    assert scene_caption_scores({"a": "a cat"}, {"a": ["a cat on a mat"]}, {"a": True}) == {}  # not built-in data
+    assert ended([5, 6], max_length=3) and not ended([5, 6, 7], max_length=3)

@@ -60,5 +60,11 @@ def generate(
     return [_until_eos(row.tolist(), eos_id) for row in best]
 
 
+def ended(ids: list[int], max_length: int) -> bool:
+    """Whether a caption `generate` returned ended with the end token: one that used all
+    `max_length` steps was cut off by the limit."""
+    return len(ids) < max_length
+
+
 def _until_eos(ids: list[int], eos_id: int) -> list[int]:
     return ids[: ids.index(eos_id)] if eos_id in ids else ids

@@ -118,7 +118,8 @@ class Quickstart:
         results = QuickstartResults(
             vqa=_vqa_summary(vqa_metrics, qonly),
             retrieval=_retrieval_summary(ret_metrics, itc_metrics),
-            caption={"bleu4": cap_metrics["bleu4"], "cider": cap_metrics["cider"]},
+            caption={k.removeprefix("caption_"): v for k, v in cap_metrics.items()
+                     if k in ("bleu4", "cider") or k.startswith("caption_")},
             pretrain={**pre_metrics, **mirror.as_dict()},
             transfer=transfer, stages=self.stages,
             vqa_examples=vqa_examples(vqa.parts, replace(self.config("vqa", "vqa", 1)), self.data),

@@ -204,6 +204,14 @@ def _retrieval_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) 
     return rows
 
 
+def _caption_rows(results: QuickstartResults) -> list[Row]:
+    cap = results.caption
+    rows = [_row("BLEU-4", cap.get("bleu4")), _row("CIDEr", cap.get("cider"))]
+    labels = (("exact", "whole scene stated right"), ("objects", "objects with the right shape and cell"),
+              ("orders", "both orders right"), ("truncated", "cut off by the length limit"))
+    return rows + [_row(label, cap[key]) for key, label in labels if key in cap]
+
+
 def _transfer_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> list[Row]:
     transfer = results.transfer
     assert transfer is not None
@@ -251,7 +259,7 @@ def format_table(results: QuickstartResults) -> str:
     sections = [
         ("VQA (Sort-of-CLEVR test)", _vqa_rows(results, checks)),
         (f"retrieval ({'' if images is None else f'{images:.0f} '}test images)", _retrieval_rows(results, checks)),
-        ("captioning", [_row("BLEU-4", results.caption.get("bleu4")), _row("CIDEr", results.caption.get("cider"))]),
+        ("captioning", _caption_rows(results)),
     ]
     sections.append(("pre-training (test images)", [
         _row("ITM: true over mirrored description", results.pretrain.get("itm_mirror_preferred"),

@@ -94,10 +94,20 @@ def mirror_description(text: str) -> str | None:
     return describe_signature(SceneSignature(objects, signature.left_to_right[::-1], signature.top_to_bottom))
 
 
+def stated_objects(text: str) -> dict[str, tuple[str, str]]:
+    """What a (possibly partial) description states of each colour: colour -> (shape, cell)."""
+    return {color: (shape, cell) for color, shape, cell in _OBJECT.findall(text)}
+
+
+def stated_orders(text: str) -> dict[str, tuple[str, ...]]:
+    """The orders a (possibly partial) description states: "left to right" / "top to bottom" -> colours."""
+    return {name: tuple(colors.split(", ")) for name, colors in _ORDER.findall(text)}
+
+
 def parse_description(text: str) -> SceneSignature | None:
     """Read a full description back; None when it does not state all six objects and both orders."""
-    found = {color: (color, shape, cell) for color, shape, cell in _OBJECT.findall(text)}
-    orders = {name: tuple(colors.split(", ")) for name, colors in _ORDER.findall(text)}
+    found = {color: (color, shape, cell) for color, (shape, cell) in stated_objects(text).items()}
+    orders = stated_orders(text)
     if set(found) != set(COLORS) or set(orders) != {"left to right", "top to bottom"}:
         return None
     if any(shape not in SHAPES for _, shape, _ in found.values()):
