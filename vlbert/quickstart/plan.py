@@ -54,7 +54,7 @@ class QuickstartPlan:
     lr: float = 5e-4
     warmup_steps: int = 100
     schedule: str = "constant"  # after warm-up; a decaying rate stalls the escape from the early plateau
-    pretrain_steps: int = 400
+    pretrain_steps: int = 300
     pretrain_max_length: int = 96  # a whole scene description fits (about 80 tokens)
     # Pre-training objectives that make the model read the boxes (docs/model.md, "Pre-training that
     # transfers"): MLM masks the description's colour, shape and position words at 0.3 instead of
@@ -123,7 +123,7 @@ class QuickstartPlan:
     def long(cls) -> "QuickstartPlan":
         """About four times the pre-training and three or more times the task steps of the default
         plan, for the grounding the 15-minute plan has no room for."""
-        return cls(pretrain_steps=1500, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300,
+        return cls(pretrain_steps=1200, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300,
                    retrieval_steps=600, caption_steps=400, caption_eval_images=200, transfer_vqa_steps=1600,
                    evals_per_stage=6)
 
