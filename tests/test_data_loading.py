@@ -295,3 +295,18 @@ def test_question_subtypes_keep_only_those_questions(tmp_path, tokenizer):
     chosen = subtypes(tuple(two))
     assert 0 < len(chosen) < len(every) and sorted(chosen) == sorted(s for s in every if s in two)
     assert subtypes(("no such subtype",)) == []
+
+
+def test_the_vocabulary_can_be_built_from_the_first_records(tmp_path):
+    from vlbert.data.sources.sort_of_clevr.shards import make_sample, make_sort_of_clevr_shards
+    from vlbert.run.setup import _texts, resolve_tokenizer
+    from vlbert.runconfig import load_run_config
+
+    make_sort_of_clevr_shards(tmp_path / "soc", {"train": 6}, shard_size=4, questions_per_type=1)
+    per_record = len(make_sample(0, questions_per_type=1).record.captions) + 2
+    assert len(_texts(str(tmp_path / "soc"), "train")) == 6 * per_record
+    first = _texts(str(tmp_path / "soc"), "train", 2)
+    assert first == _texts(str(tmp_path / "soc"), "train")[: 2 * per_record]
+    cfg = load_run_config(None, [f"data.root={tmp_path / 'soc'}", "data.vocab_size=80", "data.vocab_max_records=2"])
+    tokenizer = resolve_tokenizer(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "tokenizer" / "tokenizer_config.json").is_file() and len(tokenizer) <= 80

@@ -4,6 +4,7 @@ settings are `vlbert.rundata`; a saved model directory, written and read back, `
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,10 @@ from vlbert.runconfig import ConfigError, RunConfig
 logger = logging.getLogger(__name__)
 
 
-def _texts(root: str, split: str | None) -> list[str]:
+def _texts(root: str, split: str | None, max_records: int | None = None) -> list[str]:
+    """Every caption and question of the split's first `max_records` records (None: all)."""
     texts = []
-    for record in read_records(root, split):
+    for record in itertools.islice(read_records(root, split), max_records):
         texts.extend(record.meta.captions)
         texts.extend(q.question for q in record.meta.questions)
     return texts
@@ -43,7 +45,7 @@ def resolve_tokenizer(cfg: RunConfig, work_dir: Path) -> PreTrainedTokenizerBase
         return load_tokenizer(built)
     if cfg.data.root is None:
         raise ConfigError("data.root is required to build a vocabulary (or set data.tokenizer)")
-    texts = _texts(cfg.data.root, cfg.data.train_split)
+    texts = _texts(cfg.data.root, cfg.data.train_split, cfg.data.vocab_max_records)
     return build_wordpiece_tokenizer(texts, cfg.data.vocab_size, work_dir / "tokenizer")
 
 
