@@ -310,3 +310,10 @@ def test_the_vocabulary_can_be_built_from_the_first_records(tmp_path):
     cfg = load_run_config(None, [f"data.root={tmp_path / 'soc'}", "data.vocab_size=80", "data.vocab_max_records=2"])
     tokenizer = resolve_tokenizer(cfg, tmp_path / "run")
     assert (tmp_path / "run" / "tokenizer" / "tokenizer_config.json").is_file() and len(tokenizer) <= 80
+    # from the texts of several splits: a caption-only corpus's words and the task's questions' words
+    make_sort_of_clevr_shards(tmp_path / "two", {"train": 4, "pretrain": 4}, questions_per_type=1,
+                              caption_only=("pretrain",))
+    base = [f"data.root={tmp_path / 'two'}", "data.vocab_size=120", "data.train_split=pretrain"]
+    captions_only = resolve_tokenizer(load_run_config(None, base), tmp_path / "a")
+    both = resolve_tokenizer(load_run_config(None, [*base, "data.vocab_splits=[pretrain,train]"]), tmp_path / "b")
+    assert "what" not in captions_only.get_vocab() and "what" in both.get_vocab()

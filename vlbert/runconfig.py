@@ -39,7 +39,8 @@ class DataSection:
     test_split: str | None = "test"  # read by `vlbert evaluate --split test`
     tokenizer: str | None = None  # BERT vocabulary dir / hub name; None = build WordPiece from the data
     vocab_size: int = 1000  # size of a WordPiece vocabulary built from the data
-    vocab_max_records: int | None = None  # build that vocabulary from the first N training records (None: all)
+    vocab_max_records: int | None = None  # build that vocabulary from the first N records of each split (None: all)
+    vocab_splits: list[str] = field(default_factory=list)  # splits whose texts build it (empty: data.train_split)
     max_length: int = 48  # tokens per text, [CLS] and [SEP] included; longer texts are truncated
     batch_size: int = 32  # training batch per process
     eval_batch_size: int = 64  # evaluation batch

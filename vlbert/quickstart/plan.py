@@ -49,8 +49,11 @@ class QuickstartPlan:
     # image, ten times as many as the labelled set, as a real run pre-trains on a large captioned
     # corpus and fine-tunes on a smaller labelled one (the "pretrain" split of the shards).
     pretrain_images: int = 100_000
-    vocab_size: int = 200  # WordPiece vocabulary built from the pre-training corpus's captions,
-    vocab_records: int = 10_000  # its first 10,000 images' (reading all 100,000 takes 40 s for the same words)
+    # The WordPiece vocabulary: built from the captions of the pre-training corpus and the texts of the
+    # task images (questions too: from captions alone, the words of the questions split into letters
+    # and relational questions outgrew VQA's 24 tokens), the first 10,000 images of each.
+    vocab_size: int = 200
+    vocab_records: int = 10_000
     batch_size: int = 64
     lr: float = 5e-4
     warmup_steps: int = 100

@@ -45,7 +45,8 @@ def resolve_tokenizer(cfg: RunConfig, work_dir: Path) -> PreTrainedTokenizerBase
         return load_tokenizer(built)
     if cfg.data.root is None:
         raise ConfigError("data.root is required to build a vocabulary (or set data.tokenizer)")
-    texts = _texts(cfg.data.root, cfg.data.train_split, cfg.data.vocab_max_records)
+    splits = cfg.data.vocab_splits or [cfg.data.train_split]
+    texts = [text for split in splits for text in _texts(cfg.data.root, split, cfg.data.vocab_max_records)]
     return build_wordpiece_tokenizer(texts, cfg.data.vocab_size, work_dir / "tokenizer")
 
 
