@@ -161,12 +161,12 @@ class ShardSetWriter:
         series = self._series.get(split)
         if series is None:
             series = self._series[split] = _Series(series_prefix(self.prefix, split), split)
-        if series.tar is not None and series.count >= self.shard_size:
-            self._finish(series)
         if series.tar is None:
             series.tar = open_tar(_partial(self.out_dir / shard_name(series.prefix, series.index)))
         series.tar.write(sample.members())
         series.count += 1
+        if series.count >= self.shard_size:  # finished at once: a run stopped later keeps it
+            self._finish(series)
 
     def _finish(self, series: _Series) -> None:
         assert series.tar is not None

@@ -208,8 +208,8 @@ def write_entries(
             _write_all(entries, writer, summary, store, options)
     except CorruptRecord as error:
         kept = len(writer.shards)
-        raise DataError(f"{error}; the {kept} shards finished in {path} are kept: mend or drop the record, "
-                        "then rerun with --resume to go on from them") from error
+        raise DataError(f"{error}; the {kept} finished shard{'' if kept == 1 else 's'} in {path} stay: mend or "
+                        "drop the record, then rerun with --resume to go on from them") from error
     finally:
         if store is not None:
             store.close()
