@@ -119,13 +119,12 @@ def read_image(path: Path) -> tuple[bytes, str, int, int]:
 def build_sample(entry: ImageEntry, source: str, store: FeatureStore | None) -> ShardSample:
     """The entry's sample: its image and, from ``store``, its region features (either may be
     missing, not both). Without an image, the record's size is the features' ``image_size``."""
+    data, image_format, width, height = read_image(entry.path) if entry.path is not None else (None, None, 0, 0)
     features = store.read(entry.image_id) if store is not None else None
-    if entry.path is not None:
-        data, image_format, width, height = read_image(entry.path)
-    elif features is not None and features.image_size is not None:
-        data, image_format, (width, height) = None, None, features.image_size
-    else:
-        raise SkipSample("no image, and features without their image size", entry.image_id)
+    if data is None:
+        if features is None or features.image_size is None:
+            raise SkipSample("no image, and features without their image size", entry.image_id)
+        width, height = features.image_size
     record = SampleRecord(
         id=entry.key,
         image_id=entry.image_id,
