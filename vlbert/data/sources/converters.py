@@ -226,11 +226,12 @@ def write_entries(
 
 
 def _row_questions(row: dict, image: str) -> list[SampleQuestion]:
-    """The optional "questions" of a JSONL row: [{"question": ..., "answers": [...], "type": ...}]."""
+    """The optional "questions" of a JSONL row: [{"question": ..., "answers": [...], "type": ...,
+    "subtype": ...}] (type, subtype and id optional)."""
     stem = Path(image).with_suffix("").as_posix()
     return [
         SampleQuestion(str(q.get("id", f"{stem}-{n}")), str(q["question"]), [str(a) for a in q.get("answers", [])],
-                       str(q.get("type", "other")))
+                       str(q.get("type", "other")), None if q.get("subtype") is None else str(q["subtype"]))
         for n, q in enumerate(row.get("questions", []))
     ]  # fmt: skip
 
