@@ -21,7 +21,7 @@ class OriginalImage:
     height: int
     boxes: np.ndarray  # [N, 4] float32 pixels
     features: np.ndarray  # [N, D] float32
-    cls_prob: np.ndarray  # [N, C] float32
+    cls_prob: np.ndarray | None  # [N, C] float32 (None: made with classes=0)
 
 
 def make_images(count: int = 5, boxes: int = 36, dim: int = 2048, classes: int = 1601, seed: int = 0) -> list[OriginalImage]:
@@ -33,9 +33,9 @@ def make_images(count: int = 5, boxes: int = 36, dim: int = 2048, classes: int =
         corners = np.sort(rng.uniform(0, 1, (n, 2, 2)), axis=1) * np.array([width - 1, height - 1])  # [N, 2, 2]
         xyxy = np.concatenate([corners[:, 0], corners[:, 1]], axis=1).astype(np.float32)  # [N, 4]
         logits = rng.normal(size=(n, classes)).astype(np.float32)
-        probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+        probs = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32) if classes else None
         features = rng.gamma(1.0, 1.0, (n, dim)).astype(np.float32)  # post-ReLU-like, non-negative
-        images.append(OriginalImage(1000 + 37 * index, width, height, xyxy, features, probs.astype(np.float32)))
+        images.append(OriginalImage(1000 + 37 * index, width, height, xyxy, features, probs))
     return images
 
 
@@ -47,9 +47,11 @@ def lmdb_record(image: OriginalImage, encoded: bool) -> dict:
     """A ``convert_to_lmdb.py`` record: arrays as they are (``encoded`` False) or base64, as the
     published files hold them for ``_image_features_reader.py``."""
     pack = _b64 if encoded else (lambda a: a)
-    return {"image_id": image.image_id, "image_h": image.height, "image_w": image.width,
-            "num_boxes": len(image.boxes), "boxes": pack(image.boxes), "features": pack(image.features),
-            "cls_prob": pack(image.cls_prob)}  # fmt: skip
+    record = {"image_id": image.image_id, "image_h": image.height, "image_w": image.width,
+              "num_boxes": len(image.boxes), "boxes": pack(image.boxes), "features": pack(image.features)}  # fmt: skip
+    if image.cls_prob is not None:
+        record["cls_prob"] = pack(image.cls_prob)
+    return record
 
 
 def write_lmdb(path: Path, images: list[OriginalImage], encoded: bool = True, raw: dict[int, bytes] | None = None) -> Path:
