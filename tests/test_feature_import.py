@@ -209,3 +209,21 @@ def test_lmdb_is_an_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "lmdb", None)
     with pytest.raises(MissingExtra, match=r"pip install 'vlbert\[lmdb\]'"):
         open_feature_store(store)
+
+
+def test_resume_with_two_splits_written_side_by_side(tmp_path):
+    """Entries of two splits interleaved (as in Karpathy's JSON): each series resumes after its own
+    finished shards."""
+    from vlbert.data.sources.converters import ImageEntry, write_entries
+
+    images = make_images(count=11, boxes=3, dim=8, classes=4)
+    entries = [ImageEntry(None, f"img_{i.image_id}", str(i.image_id), ("train", "val")[n % 2], ["a caption"])
+               for n, i in enumerate(images)]  # fmt: skip
+    good = write_lmdb(tmp_path / "good.lmdb", images)
+    broken = write_lmdb(tmp_path / "broken.lmdb", images, raw={images[9].image_id: b"garbage"})
+    write_entries(entries, tmp_path / "whole", "mixed", WriteOptions(features_dir=good, shard_size=2))
+    with pytest.raises(DataError, match=f"image {images[9].image_id}"):
+        write_entries(entries, tmp_path / "out", "mixed", WriteOptions(features_dir=broken, shard_size=2))
+    summary = write_entries(entries, tmp_path / "out", "mixed", WriteOptions(features_dir=good, shard_size=2, resume=True))
+    assert summary.total == 11 and shard_bytes(tmp_path / "out") == shard_bytes(tmp_path / "whole")
+    assert read_manifest(tmp_path / "out") == read_manifest(tmp_path / "whole")
