@@ -188,3 +188,17 @@ def test_a_failed_final_evaluation_keeps_the_trained_model(soc_shards, tmp_path,
     assert main(argv) == 2
     assert (out / "model" / "model.safetensors").is_file() and (out / "model" / "config.json").is_file()
     assert f"training finished and the model is saved in {out / 'model'}" in caplog.text
+
+
+def test_predict_divides_boxes_by_the_size_the_detector_saw(vqa_model):
+    """Features imported or extracted for the full-size image, used with a smaller copy of it: the
+    boxes stay where the detector put them."""
+    from vlbert.data.shards.schema import RegionFeatures
+    from vlbert.run.predict import Predictor
+
+    predictor = Predictor(vqa_model / "model")
+    features = np.ones((1, predictor.model.config.v_feature_size), dtype=np.float32)
+    boxes = np.array([[40, 30, 80, 90]], dtype=np.float32)
+    detected = RegionFeatures(features, boxes, image_size=(80, 120))  # the image is 40 x 30
+    inputs = predictor.image_inputs(vqa_model / "image.png", detected)
+    assert inputs["region_boxes"][0, 0].tolist() == [0.5, 0.25, 1.0, 0.75]

@@ -7,7 +7,8 @@ import importlib
 from types import ModuleType
 
 # module -> the extra of pyproject.toml that installs it
-EXTRAS = {"matplotlib": "plots", "pycocoevalcap": "eval", "torch.utils.tensorboard": "train"}
+EXTRAS = {"matplotlib": "plots", "pycocoevalcap": "eval", "torch.utils.tensorboard": "train", "lmdb": "lmdb",
+          "torchvision": "extract"}
 
 
 class MissingExtra(ImportError):

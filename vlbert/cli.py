@@ -17,7 +17,7 @@ from importlib import metadata
 from typing import Callable, Sequence
 
 from vlbert._extras import MissingExtra
-from vlbert.commands import demo, evaluate, make_shards, predict, quickstart, train
+from vlbert.commands import demo, evaluate, extract_features, make_shards, predict, quickstart, train
 from vlbert.data.shards.schema import DataError
 from vlbert.engine import distributed
 
@@ -34,6 +34,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "make-shards": Command(make_shards.HELP, make_shards.add_arguments, make_shards.run),
+    "extract-features": Command(extract_features.HELP, extract_features.add_arguments, extract_features.run),
     "pretrain": Command(train.PRETRAIN_HELP, train.add_pretrain_arguments, train.run_pretrain),
     "finetune": Command(train.FINETUNE_HELP, train.add_finetune_arguments, train.run_finetune),
     "evaluate": Command(evaluate.HELP, evaluate.add_arguments, evaluate.run),

@@ -8,6 +8,7 @@ from typing import Callable, NamedTuple
 from vlbert.data.shards.schema import DataError
 from vlbert.data.shards.writer import WriteSummary
 from vlbert.data.sources.converters import WriteOptions, convert_folder, convert_karpathy
+from vlbert.data.sources.features.stores import FORMATS
 from vlbert.data.sources.sort_of_clevr.shards import PRETRAIN_SPLIT, make_sort_of_clevr_shards, write_examples
 from vlbert.data.sources.vqav2 import convert_vqav2
 
@@ -22,20 +23,32 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 def _add_conversion(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--on-error", choices=("skip", "raise"), default="skip", help="missing/unreadable images")
-    parser.add_argument("--features", help="directory of per-image region features, {image_id}.npz")
+    parser.add_argument("--features", help="per-image region features: a folder of {image_id}.npz, the original "
+                        "project's LMDB or folder of .npy dicts, or a bottom-up-attention/LXMERT .tsv; with it, "
+                        "--images is optional (samples then hold the features without the image)")
+    parser.add_argument("--features-format", choices=FORMATS, default="auto",
+                        help="what --features holds (default auto: by what the path holds)")
     parser.add_argument("--prefix", help="shard-name prefix (default: the source name)")
     parser.add_argument("--append", action="store_true",
                         help="add these splits to the shards already in --out (e.g. VQAv2 val after train)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the shards an interrupted or stopped run finished in --out and write the rest")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _options(args: argparse.Namespace) -> WriteOptions:
+    if args.images is None and args.features is None:
+        raise DataError("give --images, or --features to import region features without their images")
     return WriteOptions(
         shard_size=args.shard_size,
         on_error=args.on_error,
         features_dir=args.features,
+        features_format=args.features_format,
         overwrite=args.overwrite,
         prefix=args.prefix,
         append=args.append,
+        resume=args.resume,
+        progress=not args.no_progress,
     )
 
 
@@ -82,7 +95,8 @@ def _run_sort_of_clevr(args: argparse.Namespace) -> WriteSummary:
 
 def _add_folder(parser: argparse.ArgumentParser) -> None:
     _add_conversion(parser)
-    parser.add_argument("--images", required=True, help="image folder (paths in the captions file are relative to it)")
+    parser.add_argument("--images", help="image folder (paths in the captions file are relative to it; without it, "
+                        "with --features, the captions file's \"image\" is the image id)")
     parser.add_argument("--captions", help='.jsonl ({"image", "caption(s)" and/or "questions": [{"question", "answers"}]}) or .csv (image,caption)')
     parser.add_argument("--split", default="train",
                         help="the split these images are written as, e.g. train or val (default train)")
@@ -95,7 +109,7 @@ def _run_folder(args: argparse.Namespace) -> WriteSummary:
 def _add_karpathy(parser: argparse.ArgumentParser) -> None:
     _add_conversion(parser)
     parser.add_argument("--annotations", required=True, help="dataset_coco.json or dataset_flickr30k.json")
-    parser.add_argument("--images", required=True, help="images root (COCO: holding train2014/ and val2014/)")
+    parser.add_argument("--images", help="images root (COCO: holding train2014/ and val2014/); optional with --features")
     parser.add_argument("--split", help="comma-separated splits to keep, e.g. train or val,test (default: all)")
     parser.add_argument("--keep-restval", action="store_true", help="keep 'restval' apart instead of in train")
 
@@ -113,7 +127,7 @@ def _add_vqav2(parser: argparse.ArgumentParser) -> None:
     _add_conversion(parser)
     parser.add_argument("--questions", required=True, help="e.g. v2_OpenEnded_mscoco_val2014_questions.json")
     parser.add_argument("--annotations", help="e.g. v2_mscoco_val2014_annotations.json (none for test splits)")
-    parser.add_argument("--images", required=True, help="folder of COCO_{subtype}_{image_id:012d}.jpg")
+    parser.add_argument("--images", help="folder of COCO_{subtype}_{image_id:012d}.jpg; optional with --features")
     parser.add_argument("--subtype", help="image subtype, e.g. val2014 (default: the questions file's)")
     parser.add_argument("--split", help="split label (default: from the subtype, e.g. val)")
 

@@ -107,7 +107,8 @@ class Predictor:
             regions = features
         else:
             regions = read_region_features(features) if features else find_regions(image, detector)
-        scale = torch.tensor([image.width, image.height, image.width, image.height], dtype=torch.float32)
+        width, height = regions.image_size or image.size  # the boxes' pixels: the detector's image, if it says
+        scale = torch.tensor([width, height, width, height], dtype=torch.float32)
         boxes = (torch.from_numpy(regions.boxes) / scale).clamp(0, 1)
         return {"region_features": torch.from_numpy(regions.features).float()[None].to(self.device),
                 "region_boxes": boxes[None].to(self.device)}  # fmt: skip

@@ -111,7 +111,8 @@ class Regions:
 
 
 def load_regions(npz: bytes, width: int, height: int, max_regions: int | None = None) -> Regions:
-    """The ``npz`` member -> `Regions` (the first ``max_regions``). Raises `SampleError`
+    """The ``npz`` member -> `Regions` (the first ``max_regions``), boxes divided by the features'
+    ``image_size`` if they carry one, else by the sample's ``width`` and ``height``. Raises `SampleError`
     ``bad_features`` for unreadable arrays, inconsistent shapes, no regions or non-finite values
     (features, boxes or class probabilities)."""
     try:
@@ -119,6 +120,8 @@ def load_regions(npz: bytes, width: int, height: int, max_regions: int | None = 
     except (DataError, OSError, ValueError, KeyError) as error:
         raise SampleError("bad_features", f"{type(error).__name__}: {error}") from None
     count = arrays.features.shape[0] if max_regions is None else min(max_regions, arrays.features.shape[0])
+    if arrays.image_size is not None:  # the boxes are in pixels of the image the detector saw
+        width, height = arrays.image_size
     if count == 0 or width <= 0 or height <= 0:
         raise SampleError("bad_features", f"{arrays.features.shape[0]} regions, image size {width}x{height}")
     features = torch.from_numpy(np.ascontiguousarray(arrays.features[:count])).float()  # [N, D]

@@ -3,7 +3,8 @@
 A shard is a webdataset tar; each sample has the members
 
 - ``__key__``: a unique key without dots, e.g. ``sortofclevr_train_00000042``;
-- ``png`` or ``jpg``: the encoded image, byte-for-byte as the source had it;
+- ``png`` or ``jpg``: the encoded image, byte-for-byte as the source had it (may be absent when
+  ``npz`` is there: region features imported without their images);
 - ``json``: a :class:`SampleRecord` (captions, questions, ground-truth boxes);
 - ``npz`` (optional): :class:`RegionFeatures` (precomputed detector features).
 
@@ -104,6 +105,9 @@ class RegionFeatures:
     features: np.ndarray  # [N, D] float32 or float16
     boxes: np.ndarray  # [N, 4] float32, pixels x1, y1, x2, y2
     class_probs: np.ndarray | None = None  # [N, C] float32 detector class distribution
+    # (width, height) of the image the boxes are in pixels of, as the detector saw it; None: the
+    # sample's image. Readers divide the boxes by it (the original project's reader does the same).
+    image_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.features.ndim != 2 or self.boxes.shape != (self.features.shape[0], 4):
@@ -111,11 +115,15 @@ class RegionFeatures:
             raise DataError(f"region features need features [N, D] and boxes [N, 4], got {shapes}")
         if self.class_probs is not None and self.class_probs.shape[0] != self.features.shape[0]:
             raise DataError(f"class_probs has {self.class_probs.shape[0]} rows, features {self.features.shape[0]}")
+        if self.image_size is not None and (len(self.image_size) != 2 or min(self.image_size) <= 0):
+            raise DataError(f"image_size must be a positive (width, height), got {self.image_size}")
 
     def to_npz_bytes(self) -> bytes:
         arrays = {"features": self.features, "boxes": self.boxes.astype(np.float32)}
         if self.class_probs is not None:
             arrays["class_probs"] = self.class_probs.astype(np.float32)
+        if self.image_size is not None:
+            arrays["image_size"] = np.asarray(self.image_size, dtype=np.int64)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         return buffer.getvalue()
@@ -135,32 +143,35 @@ class RegionFeatures:
         if features.dtype not in (np.float16, np.float32):
             features = features.astype(np.float32)
         probs = np.asarray(arrays["class_probs"], dtype=np.float32) if "class_probs" in arrays else None
-        return cls(features, np.asarray(arrays["boxes"], dtype=np.float32), probs)
+        size = tuple(int(v) for v in np.asarray(arrays["image_size"]).reshape(-1)) if "image_size" in arrays else None
+        return cls(features, np.asarray(arrays["boxes"], dtype=np.float32), probs, size)  # type: ignore[arg-type]
 
 
 @dataclass
 class ShardSample:
-    """One sample ready to be written: key, encoded image, record and optional features."""
+    """One sample ready to be written: key, encoded image, record and optional features.
+    ``image`` and ``image_format`` are None for region features imported without their image."""
 
     key: str
-    image: bytes
-    image_format: str  # "png" or "jpg"
+    image: bytes | None
+    image_format: str | None  # "png" or "jpg"
     record: SampleRecord
     features: RegionFeatures | None = None
 
     def __post_init__(self) -> None:
         if "." in self.key or "/" in self.key or not self.key:
             raise DataError(f"sample keys must be non-empty without dots or slashes: {self.key!r}")
-        if self.image_format not in IMAGE_EXTENSIONS:
+        if self.image is None and self.features is None:
+            raise DataError(f"sample {self.key!r} has neither an image nor region features")
+        if self.image is not None and self.image_format not in IMAGE_EXTENSIONS:
             raise DataError(f"image format must be one of {IMAGE_EXTENSIONS}, got {self.image_format!r}")
 
     def members(self) -> dict[str, bytes | str]:
         """The tar members as webdataset's ``TarWriter`` takes them (already encoded)."""
-        members: dict[str, bytes | str] = {
-            "__key__": self.key,
-            self.image_format: self.image,
-            "json": json.dumps(self.record.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
-        }
+        members: dict[str, bytes | str] = {"__key__": self.key}
+        if self.image is not None:
+            members[str(self.image_format)] = self.image
+        members["json"] = json.dumps(self.record.to_json(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         if self.features is not None:
             members["npz"] = self.features.to_npz_bytes()
         return members

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -137,6 +138,21 @@ class ShardSetWriter:
         self._series: dict[str | None, _Series] = {}
         self._keys: set[str] = set()
 
+    def keep(self, shards: list[ShardInfo], keys: set[str]) -> None:
+        """Carry on after the finished ``shards`` of an interrupted run (holding ``keys``): their
+        series go on at the next index, and they are listed with the shards written now."""
+        for shard in shards:
+            series = self._series.get(shard.split)
+            if series is None:
+                series = self._series[shard.split] = _Series(series_prefix(self.prefix, shard.split), shard.split)
+            series.index += 1
+            self.shards.append(shard)
+        self._keys |= keys
+
+    def keys_written(self) -> set[str]:
+        """The keys of every sample written so far (kept shards included)."""
+        return set(self._keys)
+
     def write(self, sample: ShardSample) -> None:
         if sample.key in self._keys:
             raise DataError(f"duplicate sample key {sample.key!r}")
@@ -145,12 +161,12 @@ class ShardSetWriter:
         series = self._series.get(split)
         if series is None:
             series = self._series[split] = _Series(series_prefix(self.prefix, split), split)
-        if series.tar is not None and series.count >= self.shard_size:
-            self._finish(series)
         if series.tar is None:
             series.tar = open_tar(_partial(self.out_dir / shard_name(series.prefix, series.index)))
         series.tar.write(sample.members())
         series.count += 1
+        if series.count >= self.shard_size:  # finished at once: a run stopped later keeps it
+            self._finish(series)
 
     def _finish(self, series: _Series) -> None:
         assert series.tar is not None
@@ -185,6 +201,38 @@ class ShardSetWriter:
             self.close()
         else:
             self.abort()
+
+
+def shard_keys(path: str | os.PathLike[str]) -> list[str]:
+    """The sample keys of a shard, in order, from its tar headers alone (no member is read)."""
+    keys: list[str] = []
+    with tarfile.open(path) as tar:
+        for name in tar.getnames():
+            key = name.split(".", 1)[0]
+            if not keys or keys[-1] != key:
+                keys.append(key)
+    return keys
+
+
+def finished_shards(
+    out_dir: str | os.PathLike[str], prefix: str, splits: set[str | None], listed: set[str] = frozenset()
+) -> tuple[list[ShardInfo], set[str]]:
+    """The shards an interrupted run finished in ``out_dir`` for ``splits`` (complete files
+    ``{prefix}[-{split}]-000000.tar``, ``-000001``, ... without a gap; those in ``listed``, a
+    manifest's, are not counted) and the keys they hold. Unfinished ``.partial`` files are ignored."""
+    shards: list[ShardInfo] = []
+    keys: set[str] = set()
+    for split in sorted(splits, key=lambda s: s or ""):
+        name_prefix = series_prefix(prefix, split)
+        index = 0
+        while (Path(out_dir) / shard_name(name_prefix, index)).is_file():
+            name = shard_name(name_prefix, index)
+            if name not in listed:
+                held = shard_keys(Path(out_dir) / name)
+                shards.append(ShardInfo(name, len(held), split))
+                keys.update(held)
+            index += 1
+    return shards, keys
 
 
 def write_manifest(

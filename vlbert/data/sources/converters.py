@@ -2,9 +2,14 @@
 
 Each source has a reader that turns its annotation files into :class:`ImageEntry` s (image path plus
 captions/questions); :func:`write_entries` does the rest for all of them: reads the image bytes
-(kept as they are for JPEG and PNG), optionally attaches per-image region features
-(``{features_dir}/{image_id}.npz``), and writes shards and a manifest. Missing or unreadable files
-are skipped and counted, or raise a :class:`~vlbert.data.shards.schema.DataError` naming the file.
+(kept as they are for JPEG and PNG), optionally attaches per-image region features from a feature
+store (a folder of ``{image_id}.npz``, the original project's LMDB or ``.npy`` dicts, a
+bottom-up-attention / LXMERT TSV: ``vlbert.data.sources.features``), and writes shards and a
+manifest. With features, the images are optional: samples then carry the features alone. Missing
+or unreadable files are skipped and counted, or raise a
+:class:`~vlbert.data.shards.schema.DataError` naming the file; a corrupt feature record always stops
+the run, naming the image. An interrupted run resumes (``WriteOptions.resume``): the shards it
+finished are kept, and the result is the same as an uninterrupted run's.
 
 Sources: an image folder with JSONL/CSV captions (:func:`convert_folder`), COCO and Flickr30k in
 the Karpathy-split JSON (:func:`convert_karpathy`), and VQAv2 (:func:`convert_vqav2` in
@@ -22,18 +27,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from vlbert.data.shards.schema import DataError, RegionFeatures, SampleQuestion, SampleRecord, ShardSample
+from vlbert.data.shards.schema import DataError, SampleQuestion, SampleRecord, ShardSample
 from vlbert.data.shards.writer import (
     MANIFEST,
     ShardInfo,
     ShardSetWriter,
     WriteSummary,
+    finished_shards,
     prepare_output_dir,
     write_manifest,
 )
+from vlbert.data.sources.errors import SkipSample
+from vlbert.data.sources.features.original import CorruptRecord
+from vlbert.data.sources.features.stores import FeatureStore, open_feature_store
+from vlbert.data.sources.progress import progress_bar
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")  # image files, by name
 _KEPT_FORMATS = {"JPEG": "jpg", "PNG": "png"}
@@ -41,9 +50,10 @@ _KEPT_FORMATS = {"JPEG": "jpg", "PNG": "png"}
 
 @dataclass
 class ImageEntry:
-    """One image to convert, as an annotation file describes it."""
+    """One image to convert, as an annotation file describes it (``path`` None: no image file,
+    region features only)."""
 
-    path: Path
+    path: Path | None
     key: str
     image_id: str
     split: str
@@ -57,25 +67,22 @@ class WriteOptions:
 
     shard_size: int = 1000
     on_error: str = "skip"  # "skip": count and go on; "raise": stop with an error naming the file
-    features_dir: str | os.PathLike[str] | None = None  # per-image region features, {image_id}.npz
+    # per-image region features: a folder of {image_id}.npz, an LMDB, a folder of .npy dicts or a TSV
+    features_dir: str | os.PathLike[str] | None = None
+    features_format: str = "auto"  # "auto" (by what the path holds), "npz", "npy", "lmdb" or "tsv"
     overwrite: bool = False
     prefix: str | None = None  # shard-name prefix; default: the source name
     append: bool = False  # add new splits to the shards already in the output directory
+    resume: bool = False  # keep the shards an interrupted run finished, write the rest
+    progress: bool = False  # a progress bar on stderr
 
     def __post_init__(self) -> None:
         if self.on_error not in ("skip", "raise"):
             raise DataError(f"on_error must be 'skip' or 'raise', got {self.on_error!r}")
         if self.append and self.overwrite:
             raise DataError("--append and --overwrite exclude each other")
-
-
-class SkipSample(DataError):
-    """One entry cannot be converted (``reason``: "missing image", ...); ``path`` names the file."""
-
-    def __init__(self, reason: str, path: str | os.PathLike[str]) -> None:
-        super().__init__(f"{reason}: {path}")
-        self.reason = reason
-        self.path = os.fspath(path)
+        if self.resume and self.overwrite:
+            raise DataError("--resume and --overwrite exclude each other")
 
 
 def require_file(path: str | os.PathLike[str], what: str) -> Path:
@@ -109,20 +116,15 @@ def read_image(path: Path) -> tuple[bytes, str, int, int]:
         raise SkipSample("unreadable image", path) from None
 
 
-def read_features(features_dir: str | os.PathLike[str], image_id: str) -> RegionFeatures:
-    path = Path(features_dir) / f"{image_id}.npz"
-    if not path.is_file():
-        raise SkipSample("missing features", path)
-    try:
-        with np.load(path) as npz:
-            return RegionFeatures.from_arrays(npz)
-    except (DataError, OSError, ValueError) as error:
-        raise SkipSample(f"bad features ({error})", path) from None
-
-
-def build_sample(entry: ImageEntry, source: str, features_dir: str | os.PathLike[str] | None) -> ShardSample:
-    data, image_format, width, height = read_image(entry.path)
-    features = read_features(features_dir, entry.image_id) if features_dir is not None else None
+def build_sample(entry: ImageEntry, source: str, store: FeatureStore | None) -> ShardSample:
+    """The entry's sample: its image and, from ``store``, its region features (either may be
+    missing, not both). Without an image, the record's size is the features' ``image_size``."""
+    data, image_format, width, height = read_image(entry.path) if entry.path is not None else (None, None, 0, 0)
+    features = store.read(entry.image_id) if store is not None else None
+    if data is None:
+        if features is None or features.image_size is None:
+            raise SkipSample("no image, and features without their image size", entry.image_id)
+        width, height = features.image_size
     record = SampleRecord(
         id=entry.key,
         image_id=entry.image_id,
@@ -158,28 +160,58 @@ def _existing_shards(out_dir: Path, new_splits: set[str | None]) -> _Existing:
     return _Existing(shards, data.get("source"), dict(data.get("meta", {}).get("skipped", {})))
 
 
+def _output_dir(out_dir: Path, options: WriteOptions, existing: _Existing) -> Path:
+    if options.resume and (out_dir / MANIFEST).is_file() and not options.append:
+        raise DataError(f"{out_dir} is already complete ({MANIFEST} exists); nothing to resume")
+    if existing.shards or options.resume:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return out_dir
+    return prepare_output_dir(out_dir, options.overwrite)
+
+
+def _write_all(
+    entries: list[ImageEntry], writer: ShardSetWriter, summary: WriteSummary, store: FeatureStore | None,
+    options: WriteOptions,
+) -> None:
+    """Every entry not already in a finished shard, with a progress bar; skips counted."""
+    done = writer.keys_written()  # from the finished shards of an interrupted run
+    for entry in progress_bar(entries, options.progress, unit="image", desc=summary.source):
+        if entry.key in done:
+            continue
+        try:
+            writer.write(build_sample(entry, summary.source, store))
+        except SkipSample as skipped:
+            if options.on_error == "raise":
+                raise
+            summary.skip(skipped.reason, skipped.path)
+
+
 def write_entries(
     entries: Iterable[ImageEntry], out_dir: str | os.PathLike[str], source: str, options: WriteOptions
 ) -> WriteSummary:
     """Write every convertible entry to shards in ``out_dir``; skip or raise on the others.
-    With ``options.append`` the directory's shards stay and the manifest lists old and new."""
+    With ``options.append`` the directory's shards stay and the manifest lists old and new; with
+    ``options.resume`` the shards an interrupted run finished stay, and the run goes on from them."""
     began = time.perf_counter()
-    if options.features_dir is not None:
-        require_dir(options.features_dir, "features directory")
-    existing = _Existing()
-    if options.append:
-        entries = list(entries)  # metadata only: the images are read while writing
-        existing = _existing_shards(Path(out_dir), {entry.split or None for entry in entries})  # as the writer names them
-    path = Path(out_dir) if existing.shards else prepare_output_dir(out_dir, options.overwrite)
+    entries = list(entries)  # metadata only: the images and features are read while writing
+    splits = {entry.split or None for entry in entries}  # as the writer names them
+    existing = _existing_shards(Path(out_dir), splits) if options.append else _Existing()
+    path = _output_dir(Path(out_dir), options, existing)
+    prefix = options.prefix or source
+    store = open_feature_store(options.features_dir, options.features_format) if options.features_dir else None
     summary = WriteSummary(str(path), source)
-    with ShardSetWriter(path, options.prefix or source, options.shard_size) as writer:
-        for entry in entries:
-            try:
-                writer.write(build_sample(entry, source, options.features_dir))
-            except SkipSample as skipped:
-                if options.on_error == "raise":
-                    raise
-                summary.skip(skipped.reason, skipped.path)
+    try:
+        with ShardSetWriter(path, prefix, options.shard_size) as writer:
+            if options.resume:
+                writer.keep(*finished_shards(path, prefix, splits, {s.name for s in existing.shards}))
+            _write_all(entries, writer, summary, store, options)
+    except CorruptRecord as error:
+        kept = len(writer.shards)
+        raise DataError(f"{error}; the {kept} finished shard{'' if kept == 1 else 's'} in {path} stay: mend or "
+                        "drop the record, then rerun with --resume to go on from them") from error
+    finally:
+        if store is not None:
+            store.close()
     summary.shards = writer.shards
     skipped = dict(existing.skipped)
     for reason, count in summary.skipped.items():
@@ -194,11 +226,12 @@ def write_entries(
 
 
 def _row_questions(row: dict, image: str) -> list[SampleQuestion]:
-    """The optional "questions" of a JSONL row: [{"question": ..., "answers": [...], "type": ...}]."""
+    """The optional "questions" of a JSONL row: [{"question": ..., "answers": [...], "type": ...,
+    "subtype": ...}] (type, subtype and id optional)."""
     stem = Path(image).with_suffix("").as_posix()
     return [
         SampleQuestion(str(q.get("id", f"{stem}-{n}")), str(q["question"]), [str(a) for a in q.get("answers", [])],
-                       str(q.get("type", "other")))
+                       str(q.get("type", "other")), None if q.get("subtype") is None else str(q["subtype"]))
         for n, q in enumerate(row.get("questions", []))
     ]  # fmt: skip
 
@@ -236,15 +269,18 @@ def _folder_images(images_dir: Path) -> Iterator[tuple[str, list[str], list[Samp
 
 
 def read_folder_entries(
-    images_dir: str | os.PathLike[str],
+    images_dir: str | os.PathLike[str] | None,
     captions_file: str | os.PathLike[str] | None = None,
     split: str = "train",
     source: str = "folder",
 ) -> list[ImageEntry]:
     """One entry per image; captions of repeated rows are merged in file order. No captions file:
-    every image under ``images_dir``, without captions (e.g. to run a model on your own images)."""
-    root = require_dir(images_dir, "images directory")
+    every image under ``images_dir``, without captions (e.g. to run a model on your own images).
+    No ``images_dir``: the captions file's ``image`` names image ids (features without images)."""
+    root = require_dir(images_dir, "images directory") if images_dir is not None else None
     if captions_file is None:
+        if root is None:
+            raise DataError("give an images directory, a captions file, or both")
         rows = _folder_images(root)
     else:
         rows = _read_caption_rows(require_file(captions_file, "captions file"))
@@ -256,12 +292,13 @@ def read_folder_entries(
     entries = []
     for index, (image, texts) in enumerate(captions.items()):
         image_id = Path(image).with_suffix("").as_posix()
-        entries.append(ImageEntry(root / image, f"{source}_{index:08d}", image_id, split, texts, questions[image]))
+        path = root / image if root is not None else None
+        entries.append(ImageEntry(path, f"{source}_{index:08d}", image_id, split, texts, questions[image]))
     return entries
 
 
 def convert_folder(
-    images_dir: str | os.PathLike[str],
+    images_dir: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
     captions_file: str | os.PathLike[str] | None = None,
     split: str = "train",
@@ -274,9 +311,9 @@ def convert_folder(
 # --- COCO and Flickr30k captions in Karpathy's split JSON --------------------------------------
 
 
-def _karpathy_entry(image: dict, root: Path, dataset: str, merge_restval: bool) -> ImageEntry:
+def _karpathy_entry(image: dict, root: Path | None, dataset: str, merge_restval: bool) -> ImageEntry:
     split = "train" if merge_restval and image["split"] == "restval" else image["split"]
-    path = root / image.get("filepath", "") / image["filename"]
+    path = None if root is None else root / image.get("filepath", "") / image["filename"]
     image_id = str(image["cocoid"]) if "cocoid" in image else Path(image["filename"]).stem
     captions = [(s.get("raw") or " ".join(s.get("tokens", []))).strip() for s in image.get("sentences", [])]
     return ImageEntry(path, f"{dataset}_{image.get('imgid', image_id)}", image_id, split, captions)
@@ -284,7 +321,7 @@ def _karpathy_entry(image: dict, root: Path, dataset: str, merge_restval: bool) 
 
 def read_karpathy_entries(
     annotations: str | os.PathLike[str],
-    images_root: str | os.PathLike[str],
+    images_root: str | os.PathLike[str] | None,
     dataset: str,
     splits: Iterable[str] | None = None,
     merge_restval: bool = True,
@@ -295,7 +332,7 @@ def read_karpathy_entries(
     before filtering, so ``splits=["train"]`` then includes it.
     """
     path = require_file(annotations, "Karpathy split file")
-    root = require_dir(images_root, "images root")
+    root = require_dir(images_root, "images root") if images_root is not None else None
     try:
         images = json.loads(path.read_text(encoding="utf-8"))["images"]
         entries = [_karpathy_entry(image, root, dataset, merge_restval) for image in images]
@@ -307,7 +344,7 @@ def read_karpathy_entries(
 
 def convert_karpathy(
     annotations: str | os.PathLike[str],
-    images_root: str | os.PathLike[str],
+    images_root: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
     dataset: str = "coco",
     splits: Iterable[str] | None = None,

@@ -99,7 +99,7 @@ def _image_id(question: dict[str, Any], file: str | os.PathLike[str], where: str
 
 def read_vqav2_entries(
     questions: str | os.PathLike[str],
-    images_dir: str | os.PathLike[str],
+    images_dir: str | os.PathLike[str] | None,
     annotations: str | os.PathLike[str] | None = None,
     subtype: str | None = None,
     split: str | None = None,
@@ -111,7 +111,7 @@ def read_vqav2_entries(
     subtype = subtype or data.get("data_subtype")
     if not subtype:
         raise DataError(f"{questions}: no 'data_subtype'; give the image subtype (e.g. val2014)")
-    root = require_dir(images_dir, "images directory")
+    root = require_dir(images_dir, "images directory") if images_dir is not None else None  # None: features only
     by_question = _annotations_by_question(annotations)
     entries: dict[int, ImageEntry] = {}
     for index, question in enumerate(data["questions"]):
@@ -121,7 +121,7 @@ def read_vqav2_entries(
         if by_question is not None and annotation is None:
             raise DataError(f"{annotations}: no annotation for question {question_id}")
         if image_id not in entries:
-            path = root / f"COCO_{image_subtype(subtype)}_{image_id:012d}.jpg"
+            path = None if root is None else root / f"COCO_{image_subtype(subtype)}_{image_id:012d}.jpg"
             label = split or split_name(subtype)
             entries[image_id] = ImageEntry(path, f"{SOURCE}_{image_id}", str(image_id), label)
         entries[image_id].questions.append(_question(question, questions, where, annotation))
@@ -130,7 +130,7 @@ def read_vqav2_entries(
 
 def convert_vqav2(
     questions: str | os.PathLike[str],
-    images_dir: str | os.PathLike[str],
+    images_dir: str | os.PathLike[str] | None,
     out_dir: str | os.PathLike[str],
     annotations: str | os.PathLike[str] | None = None,
     subtype: str | None = None,
