@@ -218,7 +218,8 @@ def test_scene_caption_scores_on_hand_made_captions():
     refs = {str(i): [t, "there are two squares."] for i, t in enumerate(truths)}
     cut = truths[1][: truths[1].index(", a green") + 1]  # states the red object only, then stops
     mirrored = mirror_description(truths[2])
-    predictions = {"0": truths[0], "1": cut, "2": mirrored, "3": ""}
+    spaced = truths[0].replace(",", " ,").replace(";", " ;").replace(":", " :").replace(".", " .")  # as decoded
+    predictions = {"0": spaced, "1": cut, "2": mirrored, "3": ""}
     finished = {"0": True, "1": False, "2": True, "3": True}
     scores = scene_caption_scores(predictions, refs, finished)
     assert scores["caption_exact"] == 0.25  # the first only

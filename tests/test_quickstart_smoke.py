@@ -59,6 +59,8 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
         assert runs["scratch"]["data"]["tokenizer"] == str(out / "pretrain" / "model")
         assert runs["pretrained"]["train"] == runs["scratch"]["train"]
         assert runs["pretrained"]["data"]["label_fraction"] == float(fraction)
+    # captioning trains on each image's full description, so its captions state the whole scene
+    assert yaml.safe_load((out / "caption" / "config.yaml").read_text())["data"]["train_captions"] == "first"
     # retrieval trains ITC and ITM and ranks two-stage
     retrieval = yaml.safe_load((out / "retrieval" / "config.yaml").read_text())
     assert retrieval["eval"]["retrieval_mode"] == "two-stage" and retrieval["objective"]["weights"]["itm"] == 1

@@ -4,12 +4,19 @@ compared with the scene's true description, fact by fact."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from vlbert.data.sources.sort_of_clevr.captions import parse_description, stated_objects, stated_orders
 from vlbert.data.sources.sort_of_clevr.scenes import COLORS
 
 ORDERS = ("left to right", "top to bottom")
+
+
+def _tidy(text: str) -> str:
+    """A decoded caption as the descriptions are written: WordPiece decoding leaves a space before
+    punctuation ("right , a green circle")."""
+    return re.sub(r"\s+([,;:.?!])", r"\1", text).strip()
 
 
 def scene_caption_scores(predictions: Mapping[str, str], references: Mapping[str, list[str]],
@@ -24,7 +31,7 @@ def scene_caption_scores(predictions: Mapping[str, str], references: Mapping[str
         return {}
     exact = objects = orders = 0
     for key, truth in truths.items():
-        text = predictions.get(key, "")
+        text = _tidy(predictions.get(key, ""))
         exact += parse_description(text) == truth
         stated = stated_objects(text)
         objects += sum(stated.get(color) == (shape, cell) for color, shape, cell in truth.objects)

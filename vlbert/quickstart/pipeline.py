@@ -173,7 +173,7 @@ def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
         "retrieval": ("data.max_length=96", captions, "eval.caption_mode=first", f"eval.k={plan.retrieval_k}",
                       f"eval.retrieval_mode={plan.retrieval_mode}",
                       *(() if plan.retrieval_itm else ("objective.weights.itm=0",))),
-        "caption": ("data.max_length=96", "eval.caption_mode=first", f"eval.limit={plan.caption_eval_images}",
+        "caption": ("data.max_length=96", captions, "eval.caption_mode=first", f"eval.limit={plan.caption_eval_images}",
                     "eval.max_caption_length=90"),
     }
 
