@@ -73,9 +73,9 @@ class QuickstartPlan:
     train_captions: str = "first"
     vqa_steps: int = 2500
     # The VQA stage starts from the "pretrained" model, or from "scratch" (the pre-trained model's
-    # vocabulary only). Measured: fine-tuned from the pre-trained model, VQA learns slower than from
-    # scratch (100 % of the labels, 1000 steps: 0.638 against 0.759, left/right at chance), though the
-    # pre-trained ITM head reads the boxes; retrieval and captioning start from the pre-trained model.
+    # vocabulary only). Measured (the transfer table, docs/results.md): with all the labels, 400 steps
+    # from either start end level (0.623 against 0.620) and read no position yet; pre-training pays at
+    # 1 % of the labels only. Retrieval and captioning start from the pre-trained model.
     vqa_from: str = "scratch"
     # The VQA stage's first steps leave out count questions: with them from the start, finding the
     # named object takes ~1000 steps longer (docs/research.md). 0: every question from the start.
