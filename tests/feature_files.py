@@ -58,7 +58,8 @@ def write_lmdb(path: Path, images: list[OriginalImage], encoded: bool = True, ra
     """An LMDB as ``convert_to_lmdb.py`` writes it; ``raw`` replaces some images' stored bytes."""
     import lmdb
 
-    env = lmdb.open(str(path), map_size=1 << 30)
+    size = sum(image.features.nbytes + image.boxes.nbytes for image in images)
+    env = lmdb.open(str(path), map_size=max(1 << 30, 8 * size))  # room for base64, pickling and page slack
     with env.begin(write=True) as txn:
         for image in images:
             data = (raw or {}).get(image.image_id) or pickle.dumps(lmdb_record(image, encoded))
