@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torchvision.ops import box_iou
 
+from vlbert.commands.extract_features import add_box_arguments
 from vlbert.data.shards.schema import RegionFeatures
 from vlbert.data.sources.converters import WriteOptions, convert_folder
 from vlbert.data.sources.extraction.detector import load_detector
@@ -79,9 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", required=True, help="the detector tools/train_detector.py saved")
     parser.add_argument("--out", default="runs/detected", help="working folder (scenes, features, shards, runs)")
     parser.add_argument("--plan", choices=("default", "smoke"), default="default", help="the quickstart's plan")
-    parser.add_argument("--max-boxes", type=int, default=10, help="regions per image, at most (default 10)")
-    parser.add_argument("--min-boxes", type=int, default=1, help="regions per image, at least (default 1)")
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="keep boxes scoring this (default 0.5)")
+    add_box_arguments(parser, BoxSelection(max_boxes=10, min_boxes=1, score_threshold=0.5))  # six objects a scene
     parser.add_argument("--batch-size", type=int, default=16, help="images per detector batch (default 16)")
     return parser
 

@@ -26,6 +26,7 @@ import torchvision
 from torchvision.ops import box_iou
 from torchvision.transforms.functional import pil_to_tensor
 
+from vlbert.commands.extract_features import add_box_arguments
 from vlbert.data.sources.extraction.detector import SAVED_FORMAT
 from vlbert.data.sources.extraction.regions import BoxSelection, RegionExtractor
 from vlbert.data.sources.sort_of_clevr.regions import CLASSES
@@ -101,9 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
     parser.add_argument("--image-size", type=int, default=192, help="the scenes are resized to this (default 192)")
     parser.add_argument("--test-images", type=int, default=500, help="held-out test scenes for recall (default 500)")
-    parser.add_argument("--max-boxes", type=int, default=10, help="regions kept per image, at most (default 10)")
-    parser.add_argument("--min-boxes", type=int, default=1, help="regions kept per image, at least (default 1)")
-    parser.add_argument("--score-threshold", type=float, default=0.5, help="keep boxes scoring this (default 0.5)")
+    add_box_arguments(parser, BoxSelection(max_boxes=10, min_boxes=1, score_threshold=0.5))  # six objects a scene
     parser.add_argument("--seed", type=int, default=0, help="seed of the weights and of the scenes (default 0)")
     parser.add_argument("--log-every", type=int, default=50, help="print the losses every N steps (default 50)")
     return parser

@@ -11,6 +11,16 @@ from vlbert.data.sources.extraction.regions import FEATURE_KINDS, BoxSelection, 
 HELP = "region features (boxes, box features, class distributions) of a folder of images, from a torchvision detector"
 
 
+def add_box_arguments(parser: argparse.ArgumentParser, defaults: BoxSelection) -> None:
+    """--max-boxes, --min-boxes and --score-threshold, with `defaults`' values (a `BoxSelection`)."""
+    parser.add_argument("--max-boxes", type=int, default=defaults.max_boxes,
+                        help=f"at most this many regions per image (default {defaults.max_boxes})")
+    parser.add_argument("--min-boxes", type=int, default=defaults.min_boxes,
+                        help=f"at least this many regions, if the detector found them (default {defaults.min_boxes})")
+    parser.add_argument("--score-threshold", type=float, default=defaults.score_threshold,
+                        help=f"between the two, keep the boxes scoring at least this (default {defaults.score_threshold})")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, help="folder of images (searched recursively)")
     parser.add_argument("--out", required=True, help="output folder: one {image_id}.npz per image, and errors.tsv")
@@ -20,11 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="its weights: a local state dict, or a file saved by tools/train_detector.py")
     parser.add_argument("--num-classes", type=int,
                         help="classes of the weights, background included (default: from the file, else 91)")
-    parser.add_argument("--max-boxes", type=int, default=36, help="at most this many regions per image (default 36)")
-    parser.add_argument("--min-boxes", type=int, default=10,
-                        help="at least this many regions, if the detector found them (default 10)")
-    parser.add_argument("--score-threshold", type=float, default=0.2,
-                        help="between the two, keep the boxes scoring at least this (default 0.2)")
+    add_box_arguments(parser, BoxSelection())
     parser.add_argument("--nms-iou", type=float, default=0.5,
                         help="class-agnostic NMS: drop a box overlapping a better one by this IoU (default 0.5)")
     parser.add_argument("--feature", choices=FEATURE_KINDS, default="box-head",
