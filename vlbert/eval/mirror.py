@@ -53,11 +53,12 @@ def mirror_check(model: nn.Module, batches: Iterable[Batch], tokenizer: PreTrain
     image inputs are read."""
     device, encoder = model_device(model), TextEncoder(tokenizer, max_length)
     margins: list[Tensor] = []
+    checked = 0  # rows scored so far
     for batch in batches:
         mirrored = [mirror_description(text) for text in batch.texts]
         rows = [i for i, (text, other) in enumerate(zip(batch.texts, mirrored)) if other not in (None, text)]
         if limit is not None:
-            rows = rows[: max(0, limit - sum(len(m) for m in margins))]
+            rows = rows[: max(0, limit - checked)]
         if not rows:
             continue
         index = torch.tensor(rows)
@@ -66,7 +67,8 @@ def mirror_check(model: nn.Module, batches: Iterable[Batch], tokenizer: PreTrain
         true = model.vlbert.encode_text(*_encode([batch.texts[i] for i in rows], encoder, device))
         other = model.vlbert.encode_text(*_encode([mirrored[i] for i in rows], encoder, device))  # type: ignore[misc]
         margins.append(_log_odds(model.match_logits(true, image)) - _log_odds(model.match_logits(other, image)))
-        if limit is not None and sum(len(m) for m in margins) >= limit:
+        checked += len(rows)
+        if limit is not None and checked >= limit:
             break
     if not margins:
         return MirrorCheck(float("nan"), 0, float("nan"))
