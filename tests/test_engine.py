@@ -145,6 +145,38 @@ def test_rotated_boxes_move_every_real_region_and_keep_the_padding():
         assert torch.equal(rotated[0, 3], boxes[0, 3]) and torch.equal(rotated[1], boxes[1])
 
 
+def test_mirrored_boxes_flip_one_axis_per_image_and_keep_the_padding():
+    from vlbert.engine.objectives import mirror_boxes
+
+    box = torch.tensor([0.1, 0.2, 0.3, 0.5])
+    boxes = box.repeat(64, 2, 1)  # [B, N, 4]: one real region and one padding slot per row
+    mask = torch.tensor([[True, False]]).repeat(64, 1)
+    mirrored, rows = mirror_boxes(boxes, mask, torch.Generator().manual_seed(0))
+    left_right = torch.tensor([0.7, 0.2, 0.9, 0.5])  # x1' = 1 - x2, x2' = 1 - x1
+    top_bottom = torch.tensor([0.1, 0.5, 0.3, 0.8])  # y1' = 1 - y2, y2' = 1 - y1
+    is_lr = torch.isclose(mirrored[:, 0], left_right).all(-1)
+    is_tb = torch.isclose(mirrored[:, 0], top_bottom).all(-1)
+    assert (is_lr ^ is_tb).all()  # each image mirrored along exactly one axis
+    assert 16 < int(is_tb.sum()) < 48  # both axes drawn, about half each
+    assert torch.equal(mirrored[:, 1], boxes[:, 1]) and rows.all()
+    none = mirror_boxes(boxes, torch.zeros(64, 2, dtype=torch.bool), torch.Generator().manual_seed(0))[1]
+    assert not none.any()  # no real region: nothing to score
+
+
+def test_mirror_box_negatives_train_and_a_wrong_kind_is_named():
+    from vlbert.engine.objectives import ObjectiveConfig, box_negatives, pretrain_objective
+
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="pretraining").eval()
+    batch = pretrain_batch()
+    moved = {kind: box_negatives(model, batch, torch.Generator().manual_seed(0), kind) for kind in ("rotate", "mirror")}
+    assert not torch.allclose(moved["mirror"].states.hidden, moved["rotate"].states.hidden)  # other boxes
+    cfg = ObjectiveConfig(box_negatives=True, box_negative_kind="mirror")
+    assert torch.isfinite(pretrain_objective(model, batch, cfg, torch.Generator().manual_seed(0)).parts["itm"])
+    with pytest.raises(ValueError, match="box_negative_kind"):
+        ObjectiveConfig(box_negative_kind="shuffle")
+
+
 def test_box_negatives_add_one_itm_row_per_caption_scored_against_its_moved_boxes():
     from vlbert.engine.objectives import ObjectiveConfig, box_negatives, pretrain_objective
 

@@ -37,6 +37,10 @@ class ObjectiveConfig:
     # regions (same objects, other places), as an ITM negative and an extra ITC negative: the
     # model must bind each object to its place (not in the original)
     box_negatives: bool = False
+    # how the boxes move: "rotate" among the image's regions, or "mirror" the whole layout left <->
+    # right or top <-> bottom (one of the two at random per image): a rotation is told apart by
+    # one axis alone, a mirror only by the axis it flips, so both axes must be read
+    box_negative_kind: Literal["rotate", "mirror"] = "rotate"
     # pre-training: MLM selects these words' tokens with probability mlm_focus_prob instead of 15 %
     # (e.g. a description's colour, shape and position words); empty = BERT's uniform masking
     mlm_focus_words: list[str] = field(default_factory=list)  # words MLM masks more often (pre-training)
@@ -45,6 +49,8 @@ class ObjectiveConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.mlm_focus_prob <= 1.0:
             raise ValueError(f"objective.mlm_focus_prob: expected a probability in [0, 1], got {self.mlm_focus_prob}")
+        if self.box_negative_kind not in ("rotate", "mirror"):
+            raise ValueError(f"objective.box_negative_kind: expected 'rotate' or 'mirror', got {self.box_negative_kind!r}")
 
 
 def _generator(generator: torch.Generator | None) -> torch.Generator:
@@ -91,6 +97,18 @@ def rotate_boxes(boxes: Tensor, mask: Tensor, generator: torch.Generator) -> tup
     return boxes.gather(1, source[..., None].expand_as(boxes)), count >= 2
 
 
+def mirror_boxes(boxes: Tensor, mask: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Each row's layout mirrored left <-> right or top <-> bottom, the axis drawn at random per
+    row. boxes [B, N, 4] normalised (x1, y1, x2, y2), mask [B, N] bool -> (mirrored boxes [B, N, 4],
+    rows with at least one region [B] bool). Padding boxes are left as they are."""
+    vertical = torch.rand(boxes.shape[0], generator=generator).to(boxes.device) < 0.5  # [B]
+    x1, y1, x2, y2 = boxes.unbind(-1)  # [B, N] each
+    flipped_x = torch.stack([1 - x2, y1, 1 - x1, y2], dim=-1)  # [B, N, 4]
+    flipped_y = torch.stack([x1, 1 - y2, x2, 1 - y1], dim=-1)
+    mirrored = torch.where(vertical[:, None, None], flipped_y, flipped_x)
+    return torch.where(mask[..., None], mirrored, boxes), mask.any(1)
+
+
 @dataclass
 class BoxNegatives:
     """The batch's images with their boxes rotated among their regions (same objects, other places)."""
@@ -99,12 +117,14 @@ class BoxNegatives:
     states: ImageStates  # their unimodal states, P rows
 
 
-def box_negatives(model: Any, batch: Any, generator: torch.Generator) -> BoxNegatives | None:
-    """Each image of the batch encoded again with its boxes rotated; None without boxes."""
+def box_negatives(model: Any, batch: Any, generator: torch.Generator, kind: str = "rotate") -> BoxNegatives | None:
+    """Each image of the batch encoded again with its boxes rotated among its regions (kind
+    "rotate") or its layout mirrored ("mirror"); None without boxes."""
     inputs = batch.image_inputs()
     if inputs.get("region_boxes") is None or inputs.get("region_mask") is None:
         return None
-    boxes, rows = rotate_boxes(inputs["region_boxes"], inputs["region_mask"].bool(), generator)
+    move = mirror_boxes if kind == "mirror" else rotate_boxes
+    boxes, rows = move(inputs["region_boxes"], inputs["region_mask"].bool(), generator)
     if not rows.any():
         return None
     keep = rows.nonzero().flatten()
@@ -134,7 +154,7 @@ def itm_with_negatives(model: Any, batch: Any, text: TextStates, image: ImageSta
 
 
 def _moved(model: Any, batch: Any, cfg: ObjectiveConfig, generator: torch.Generator | None) -> BoxNegatives | None:
-    return box_negatives(model, batch, _generator(generator)) if cfg.box_negatives else None
+    return box_negatives(model, batch, _generator(generator), cfg.box_negative_kind) if cfg.box_negatives else None
 
 
 def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: torch.Generator | None = None) -> LossOutput:

@@ -167,6 +167,7 @@ def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
         "pretrain": (f"data.train_split={PRETRAIN_SPLIT}", f"data.max_length={plan.pretrain_max_length}", captions,
                      f"data.vocab_max_records={plan.vocab_records}", f"data.vocab_splits=[{PRETRAIN_SPLIT},train]",
                      f"objective.box_negatives={str(plan.pretrain_box_negatives).lower()}",
+                     f"objective.box_negative_kind={plan.pretrain_box_negative_kind}",
                      f"objective.mlm_focus_words=[{','.join(plan.pretrain_focus_words)}]",
                      f"objective.mlm_focus_prob={plan.pretrain_focus_prob}"),
         "vqa": (),

@@ -66,6 +66,7 @@ class QuickstartPlan:
     pretrain_focus_words: tuple[str, ...] = FOCUS_WORDS
     pretrain_focus_prob: float = 0.3
     pretrain_box_negatives: bool = True
+    pretrain_box_negative_kind: str = "rotate"
     # Pre-training and retrieval train on each image's full description only ("first" caption):
     # the short captions ("there are two squares and four circles") are true of many images, so
     # in a batch they make false ITC negatives; with them ITC stayed at chance and retrieval read
