@@ -206,6 +206,11 @@ def test_mirror_check_scores_true_against_mirrored_descriptions(tmp_path):
     first = mirror_check(model, [batch], tokenizer, max_length=96, limit=1)
     assert first.images == 1 and first.margin == pytest.approx(odds[0] - odds[1], abs=1e-5)
     assert first.preferred == float(odds[0] > odds[1]) and 0.0 <= check.preferred <= 1.0
+    with torch.no_grad():  # top <-> bottom: the same margin against the vertically mirrored text
+        ids = torch.tensor([encoder(mirror_description(texts[0], "vertical")).ids])
+        logits = model.match_logits(model.vlbert.encode_text(ids, torch.ones_like(ids, dtype=torch.bool)), image)
+    vertical = mirror_check(model, [batch], tokenizer, max_length=96, limit=1, axis="vertical")
+    assert vertical.margin == pytest.approx(odds[0] - (logits[0, 1] - logits[0, 0]).item(), abs=1e-5)
 
 
 def test_scene_caption_scores_on_hand_made_captions():

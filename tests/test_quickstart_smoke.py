@@ -16,7 +16,8 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     for section, key in [("vqa", "relational_acc"), ("vqa", "nonrelational_acc"), ("vqa", "question_only_acc"),
                          ("retrieval", "t2i_r1"), ("retrieval", "i2t_r1"), ("retrieval", "t2i_r1_itc"),
                          ("caption", "bleu4"), ("caption", "cider"), ("caption", "exact"), ("caption", "objects"),
-                         ("caption", "orders"), ("caption", "truncated"), ("pretrain", "itm_mirror_preferred")]:
+                         ("caption", "orders"), ("caption", "truncated"), ("pretrain", "itm_mirror_preferred"),
+                         ("pretrain", "itm_mirror_vertical_preferred")]:
         value = report[section][key]
         assert 0.0 <= value <= (10.0 if key == "cider" else 1.0), (section, key, value)
     for fraction in ("1.0", "0.5"):  # the smoke plan's fractions of the labels

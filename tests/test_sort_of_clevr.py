@@ -249,8 +249,26 @@ def test_cli_writes_a_caption_only_pretraining_corpus_of_other_images(tmp_path) 
     assert not {r["captions"][0] for r in corpus} & {r["captions"][0] for r in task}
 
 
-def _mirrored(scene: Scene) -> Scene:
+def _mirrored(scene: Scene, axis: str = "horizontal") -> Scene:
+    if axis == "vertical":
+        return Scene(tuple(SceneObject(o.color, o.shape, o.x, scene.size - 1 - o.y) for o in scene.objects), scene.size)
     return Scene(tuple(SceneObject(o.color, o.shape, scene.size - 1 - o.x, o.y) for o in scene.objects), scene.size)
+
+
+def test_vertically_mirrored_description_is_the_flipped_scenes() -> None:
+    exact = 0
+    for index in range(200):
+        scene = sample_scene(image_rng(0, "test", index))
+        flipped = mirror_description(describe_scene(scene), "vertical")
+        truth = parse_description(describe_scene(_mirrored(scene, "vertical")))
+        got = parse_description(flipped)
+        assert got.objects == truth.objects and got.left_to_right == truth.left_to_right
+        ties = len({o.y for o in scene.objects}) < len(scene.objects)
+        exact += not ties
+        assert (got.top_to_bottom == truth.top_to_bottom) or ties
+    assert exact > 150
+    with pytest.raises(ValueError, match="axis"):
+        mirror_description(describe_scene(scene), "diagonal")
 
 
 def test_mirrored_description_is_the_mirrored_scenes() -> None:

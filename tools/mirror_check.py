@@ -1,5 +1,6 @@
 """Does a saved model read the boxes? Its ITM head scores each held-out image's full scene
-description against the description of the scene mirrored left <-> right (`vlbert.eval.mirror`).
+description against the description of the scene mirrored left <-> right and, apart, top <->
+bottom (`vlbert.eval.mirror`).
 
     python tools/mirror_check.py runs/quickstart/pretrain/model --data runs/quickstart/data --split test
 """
@@ -31,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.models:
         parts = load_parts(path, "retrieval")
         parts.model.eval()
-        check = mirror_check(parts.model, eval_batches(cfg, parts, args.split), parts.tokenizer,
-                             args.max_length, args.limit)
-        print(f"{path}: true description preferred to the mirrored one for {check.preferred:.3f} of "
-              f"{check.images} images (mean ITM log-odds margin {check.margin:+.3f})")
+        for axis, name in (("horizontal", "left <-> right"), ("vertical", "top <-> bottom")):
+            check = mirror_check(parts.model, eval_batches(cfg, parts, args.split), parts.tokenizer,
+                                 args.max_length, args.limit, axis)
+            print(f"{path}: true description preferred to the one mirrored {name} for {check.preferred:.3f} of "
+                  f"{check.images} images (mean ITM log-odds margin {check.margin:+.3f})")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Does a model read the boxes? Its ITM head scores each image's full scene description against
-the description of the same scene mirrored left <-> right (`mirror_description`): same objects,
-shapes and colours, other places. A model that reads positions prefers the true one; a model
+the description of the same scene mirrored left <-> right, or top <-> bottom (`mirror_description`):
+same objects, shapes and colours, other places. A model that reads positions prefers the true one; a model
 blind to the boxes cannot tell them apart (about half, by chance)."""
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ class MirrorCheck:
     images: int  # images checked (those whose two descriptions differ)
     margin: float  # mean ITM log-odds of the true minus the mirrored description
 
-    def as_dict(self) -> dict[str, float]:
-        return {"itm_mirror_preferred": self.preferred, "itm_mirror_images": float(self.images),
-                "itm_mirror_margin": self.margin}
+    def as_dict(self, name: str = "itm_mirror") -> dict[str, float]:
+        return {f"{name}_preferred": self.preferred, f"{name}_images": float(self.images), f"{name}_margin": self.margin}
 
 
 def _log_odds(logits: Tensor) -> Tensor:
@@ -45,9 +44,10 @@ def _encode(texts: list[str], encoder: TextEncoder, device: torch.device) -> tup
 
 @torch.inference_mode()
 def mirror_check(model: nn.Module, batches: Iterable[Batch], tokenizer: PreTrainedTokenizerBase,
-                 max_length: int, limit: int | None = None) -> MirrorCheck:
+                 max_length: int, limit: int | None = None, axis: str = "horizontal") -> MirrorCheck:
     """ITM of each batch row's text (its image's full description: read the split with one
-    caption per image, the first) against the mirrored description, on the row's own image.
+    caption per image, the first) against the description mirrored along `axis` ("horizontal":
+    left <-> right, "vertical": top <-> bottom), on the row's own image.
     Rows whose text is no full description, or reads the same mirrored, are left out. Both texts
     are tokenised here, so batches may come masked (a pre-training loader): only `texts` and the
     image inputs are read."""
@@ -55,7 +55,7 @@ def mirror_check(model: nn.Module, batches: Iterable[Batch], tokenizer: PreTrain
     margins: list[Tensor] = []
     checked = 0  # rows scored so far
     for batch in batches:
-        mirrored = [mirror_description(text) for text in batch.texts]
+        mirrored = [mirror_description(text, axis) for text in batch.texts]
         rows = [i for i, (text, other) in enumerate(zip(batch.texts, mirrored)) if other not in (None, text)]
         if limit is not None:
             rows = rows[: max(0, limit - checked)]

@@ -100,8 +100,10 @@ class Quickstart:
         extra = stage_overrides(p)
         pre_cfg = self.config("pretraining", "pretrain", p.pretrain_steps, *extra["pretrain"])
         pre, pre_metrics = self.stage("pretrain", pre_cfg)
-        mirror = mirror_check(pre.parts.model.eval(), eval_batches(self.retrieval_config(1), pre.parts, "test"),
-                              pre.parts.tokenizer, p.pretrain_max_length)
+        mirror = {}  # does the pre-trained model read the boxes? left <-> right and top <-> bottom apart
+        for axis, name in (("horizontal", "itm_mirror"), ("vertical", "itm_mirror_vertical")):
+            mirror.update(mirror_check(pre.parts.model.eval(), eval_batches(self.retrieval_config(1), pre.parts, "test"),
+                                       pre.parts.tokenizer, p.pretrain_max_length, axis=axis).as_dict(name))
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_init = init if p.vqa_from == "pretrained" else vocab
         vqa, vqa_metrics = self.vqa_phases("vqa", p.vqa_steps, p.vqa_first_steps, p.vqa_first_subtypes, vqa_init)
@@ -120,7 +122,7 @@ class Quickstart:
             retrieval=_retrieval_summary(ret_metrics, itc_metrics),
             caption={k.removeprefix("caption_"): v for k, v in cap_metrics.items()
                      if k in ("bleu4", "cider") or k.startswith("caption_")},
-            pretrain={**pre_metrics, **mirror.as_dict()},
+            pretrain={**pre_metrics, **mirror},
             transfer=transfer, stages=self.stages,
             vqa_examples=vqa_examples(vqa.parts, replace(self.config("vqa", "vqa", 1)), self.data),
             retrieval_examples=retrieval_examples(ret.parts, retrieval_cfg, self.data),

@@ -50,6 +50,7 @@ TARGETS: tuple[Target, ...] = (
     Target("retrieval.t2i_r1", f"text->image R@1, two-stage ({TARGET_IMAGES} images)", 0.93),
     Target("retrieval.two_stage_gain", "two-stage R@1 - ITC-only R@1", 0.02),
     Target("pretrain.itm_mirror_preferred", "pre-trained ITM: true over mirrored description", 0.90),
+    Target("pretrain.itm_mirror_vertical_preferred", "pre-trained ITM: true over upside-down description", 0.90),
     *(Target(f"transfer.vqa.{fraction}.gain", f"VQA at {float(fraction):.0%} of the labels: pre-trained - scratch", floor)
       for fraction, floor in TRANSFER_FLOORS.items()),
     Target("transfer.retrieval.gain", "retrieval R@1: pre-trained - scratch", 0.10),
@@ -263,7 +264,9 @@ def format_table(results: QuickstartResults) -> str:
     ]
     sections.append(("pre-training (test images)", [
         _row("ITM: true over mirrored description", results.pretrain.get("itm_mirror_preferred"),
-             checks.get("pretrain.itm_mirror_preferred"))]))
+             checks.get("pretrain.itm_mirror_preferred")),
+        _row("ITM: true over upside-down description", results.pretrain.get("itm_mirror_vertical_preferred"),
+             checks.get("pretrain.itm_mirror_vertical_preferred"))]))
     if results.transfer is not None:
         steps = f"{results.transfer['vqa_steps']} VQA steps, {results.transfer['retrieval_steps']} retrieval steps"
         sections.append((f"transfer: pre-trained vs from scratch ({steps} each)", _transfer_rows(results, checks)))

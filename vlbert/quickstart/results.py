@@ -40,7 +40,7 @@ class QuickstartResults:
     vqa: dict[str, float]  # relational_acc, nonrelational_acc, question_only_acc (+ question_only_{,non}relational_acc)
     retrieval: dict[str, float]  # t2i_r1, ..., i2t_r10 as ranked (two-stage), t2i_r1_itc, i2t_r1_itc, num_images
     caption: dict[str, float]  # bleu4, cider; exact, objects, orders, truncated (vlbert.eval.scene_captions)
-    pretrain: dict[str, float]  # validation mlm_acc, itm_acc; itm_mirror_preferred, itm_mirror_images, itm_mirror_margin
+    pretrain: dict[str, float]  # validation mlm_acc, itm_acc; itm_mirror[_vertical]_preferred, _images, _margin
     # --ablation: {"vqa": {"1.0": {"pretrained": acc, "scratch": acc}, ...},
     #              "retrieval": {"pretrained": t2i_r1, "scratch": t2i_r1}, "vqa_steps": n, "retrieval_steps": n}
     transfer: dict[str, Any] | None

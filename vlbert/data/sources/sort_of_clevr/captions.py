@@ -77,21 +77,28 @@ def describe_signature(signature: SceneSignature) -> str:
     )
 
 
-def _mirror_cell(cell: str) -> str:
-    swap = {"left": "right", "right": "left"}
-    return " ".join(swap.get(word, word) for word in cell.split())
+AXES = ("horizontal", "vertical")  # mirror left <-> right, or top <-> bottom
+_SWAPS = {"horizontal": {"left": "right", "right": "left"}, "vertical": {"top": "bottom", "bottom": "top"}}
 
 
-def mirror_description(text: str) -> str | None:
-    """The full description of the scene mirrored left <-> right: every cell's column swapped and
-    the left-to-right order reversed (objects at the same x keep their colour order in a real
-    mirrored scene; reversed here, so those rare ties read differently). None when ``text`` is not
-    a full description."""
+def _mirror_cell(cell: str, axis: str) -> str:
+    return " ".join(_SWAPS[axis].get(word, word) for word in cell.split())
+
+
+def mirror_description(text: str, axis: str = "horizontal") -> str | None:
+    """The full description of the scene mirrored left <-> right ("horizontal") or top <-> bottom
+    ("vertical"): every cell's column (row) swapped and the left-to-right (top-to-bottom) order
+    reversed (objects at the same x keep their colour order in a real mirrored scene; reversed
+    here, so those rare ties read differently). None when ``text`` is not a full description."""
+    if axis not in AXES:
+        raise ValueError(f"axis must be one of {', '.join(AXES)}, got {axis!r}")
     signature = parse_description(text)
     if signature is None:
         return None
-    objects = tuple((color, shape, _mirror_cell(cell)) for color, shape, cell in signature.objects)
-    return describe_signature(SceneSignature(objects, signature.left_to_right[::-1], signature.top_to_bottom))
+    objects = tuple((color, shape, _mirror_cell(cell, axis)) for color, shape, cell in signature.objects)
+    if axis == "horizontal":
+        return describe_signature(SceneSignature(objects, signature.left_to_right[::-1], signature.top_to_bottom))
+    return describe_signature(SceneSignature(objects, signature.left_to_right, signature.top_to_bottom[::-1]))
 
 
 def stated_objects(text: str) -> dict[str, tuple[str, str]]:
