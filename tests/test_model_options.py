@@ -119,3 +119,28 @@ def test_fourier_bands_tell_apart_boxes_the_layernormed_raw_box_confuses():
     raw = _location_cosine(0, (0.1, 0.1), (0.7, 0.7))
     fourier = _location_cosine(3, (0.1, 0.1), (0.7, 0.7))
     assert raw > 0.9 and fourier < 0.4
+
+
+def test_mean_text_pooling_reads_every_real_token_through_the_same_pooler(tiny_inputs):
+    from vlbert.models.heads import fuse_pooled
+
+    assert VLBertConfig().vqa_text_pooling == "first"  # the original: the first token
+    torch.manual_seed(0)
+    model = vlbert.create_model("tiny", task="vqa", vqa_text_pooling="mean").eval()
+    inputs = tiny_inputs.kwargs()
+    inputs["attention_mask"] = inputs["attention_mask"].clone()
+    inputs["attention_mask"][0, -2:] = False  # row 0 has two padding tokens
+    with torch.no_grad():
+        out = model(**inputs)
+        states = out.backbone
+        real = inputs["attention_mask"][0]
+        mean = states.text_hidden[0, real].mean(0)  # [D] over the real tokens only
+        pooled = model.vlbert.t_pooler(mean[None, None])  # [1, Dbi]
+        by_hand = model.vqa_head(fuse_pooled(pooled, states.pooled_visual[:1], model.config.fusion_method))
+        first = vlbert.create_model("tiny", task="vqa").eval()
+        first.load_state_dict(model.state_dict())
+        other = first(**inputs).logits
+    torch.testing.assert_close(out.logits[:1], by_hand, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(out.logits, other)  # the first token alone reads otherwise
+    with pytest.raises(ValueError, match="vqa_text_pooling"):
+        VLBertConfig(**PRESETS["tiny"], vqa_text_pooling="max")

@@ -20,6 +20,7 @@ IMAGE_ENCODERS = ("regions", "vit", "cnn")
 REGION_OBJECTIVES = ("kl", "regression")
 FUSION_METHODS = ("mul", "sum")
 POOLER_ACTIVATIONS = ("relu", "tanh")
+VQA_TEXT_POOLINGS = ("first", "mean")  # what the VQA head reads of the text stream
 # Keys of the original config that the original code never reads.
 ORIGINAL_UNUSED_KEYS = ("pooling_method", "bi_intermediate_size", "bi_attention_type")
 # Original config keys (vilbert-multi-task's BertConfig) that leave a model's outputs as they are,
@@ -88,7 +89,10 @@ class VLBertConfig(PretrainedConfig):
     self-attention layer, as the geometry-aware attention of relation networks for detection),
     `v_geometry_prior` (0.0: that MLP starts random; a > 0: it starts with visual head 0 biased by
     -a x distance away from itself, towards the nearest other region, and head 1 by +a x
-    distance, towards the furthest; the other heads start random).
+    distance, towards the furthest; the other heads start random), `vqa_text_pooling` ("first":
+    the VQA head reads the text stream's first token, as ViLBERT; "mean": the mean of every text
+    token's final state goes through the same pooler, so the head also reads the words that
+    masked language modelling trained to gather what they name from the regions).
 
     Image encoder: `image_encoder` is "regions" (precomputed features + boxes), "vit" (a timm ViT's
     patch tokens) or "cnn" (a timm CNN's last feature-map grid); `image_model` names the timm
@@ -145,6 +149,7 @@ class VLBertConfig(PretrainedConfig):
         v_location_bands: int = 0,
         v_geometry_bias: int = 0,
         v_geometry_prior: float = 0.0,
+        vqa_text_pooling: str = "first",
         # image encoder
         image_encoder: str = "regions",
         image_model: str | None = None,
@@ -202,6 +207,7 @@ class VLBertConfig(PretrainedConfig):
         self.v_location_bands = v_location_bands
         self.v_geometry_bias = v_geometry_bias
         self.v_geometry_prior = v_geometry_prior
+        self.vqa_text_pooling = vqa_text_pooling
         self.image_encoder = image_encoder
         self.image_model = image_model
         self.image_pretrained = image_pretrained
@@ -246,6 +252,8 @@ class VLBertConfig(PretrainedConfig):
         if self.v_geometry_prior and (self.v_geometry_bias < 2 or self.v_num_attention_heads < 2):
             raise ValueError("v_geometry_prior needs v_geometry_bias >= 2 and v_num_attention_heads >= 2, got "
                              f"{self.v_geometry_bias} and {self.v_num_attention_heads}")
+        if self.vqa_text_pooling not in VQA_TEXT_POOLINGS:
+            raise ValueError(f"vqa_text_pooling must be one of {VQA_TEXT_POOLINGS}, got {self.vqa_text_pooling!r}")
         if self.image_encoder not in IMAGE_ENCODERS:
             raise ValueError(f"image_encoder must be one of {IMAGE_ENCODERS}, got {self.image_encoder!r}")
         if self.region_objective is not None and self.region_objective not in REGION_OBJECTIVES:

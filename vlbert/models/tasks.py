@@ -11,6 +11,7 @@ says which texts of a record its examples read (`text_kind`, for the data pipeli
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from torch import Tensor, nn
@@ -118,6 +119,10 @@ class VLBertForVQA(_TaskModel):
 
     def forward_states(self, text: TextStates, image: ImageStates) -> VQAOutput:
         out = self.vlbert.fuse(text, image)
+        if self.config.vqa_text_pooling == "mean":  # every text token's state, averaged, through the pooler
+            mask = out.text_mask.to(out.text_hidden.dtype)[..., None]  # [B, L, 1]
+            mean = (out.text_hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)  # [B, D]
+            out = replace(out, pooled_text=self.vlbert.t_pooler(mean[:, None]))  # [B, Dbi]
         return VQAOutput(logits=self.vqa_head(self.dropout(self.fused(out))), backbone=out)
 
 
