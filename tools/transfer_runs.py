@@ -6,6 +6,7 @@ JSONL file, one line per run, and a table is printed.
     python tools/transfer_runs.py --pretrained runs/quickstart/pretrain/model --data runs/quickstart/data \\
         --fractions 1.0 0.1 0.01 --steps 400 --seeds 0 1 --out runs/transfer.jsonl
     python tools/transfer_runs.py --table runs/transfer.jsonl
+    python tools/transfer_runs.py --curves runs/transfer.jsonl   # validation accuracy per subtype, per eval
 
 Extra `key=value` overrides (after --set) apply to every run, e.g. `--set train.optim.lr=2e-4`.
 """
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="overrides for every run")
     parser.add_argument("--out", help="JSONL file to append one line per run to")
     parser.add_argument("--table", help="print the table of a JSONL file and stop")
+    parser.add_argument("--curves", help="print each run's validation curve per question subtype and stop")
     return parser
 
 
@@ -73,8 +75,25 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def curves(rows: list[dict[str, object]]) -> str:
+    """Each VQA run's validation points: step, accuracy, and accuracy per question subtype."""
+    lines = []
+    for row in rows:
+        if row["task"] != "vqa":
+            continue
+        lines.append(f"{row['name']} {row['fraction']:g} {row['start']} seed {row['seed']} {' '.join(row['set'])}")
+        for point in row["history"]:
+            subtypes = " ".join(f"{k.removeprefix('eval_vqa_acc_subtype_')} {v:.3f}" for k, v in sorted(point.items())
+                                if k.startswith("eval_vqa_acc_subtype_"))
+            lines.append(f"  step {point['step']:>5}  acc {point['eval_vqa_acc']:.3f}  {subtypes}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.curves:
+        print(curves([json.loads(line) for line in Path(args.curves).read_text().splitlines() if line.strip()]))
+        return 0
     if args.table:
         print(table([json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]))
         return 0
