@@ -41,13 +41,15 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     # pre-training asks the description's content words more often and scores moved boxes as ITM negatives
     assert pre["objective"]["box_negatives"] is True and pre["objective"]["mlm_focus_prob"] == 0.3
     assert {"left", "top", "red", "circle"} <= set(pre["objective"]["mlm_focus_words"])
-    # VQA starts from scratch with the pre-trained vocabulary (the plan's vqa_from) on the first
+    # VQA starts from the pre-trained model (the plan's vqa_from), unfrozen from the top, on the first
     # subtypes, then goes on from there with every question
     first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
-    assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
+    assert first["model"]["init"] == str(out / "pretrain" / "model")
     assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
     assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
+    for run in (first, vqa):
+        assert run["train"]["finetune"]["unfreeze_every"] == 1 and run["model"]["overrides"]["vqa_text_pooling"] == "mean"
     # retrieval and captioning start from the pre-trained model
     for stage in ("retrieval", "caption"):
         assert yaml.safe_load((out / stage / "config.yaml").read_text())["model"]["init"] == str(out / "pretrain" / "model")
@@ -58,7 +60,12 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
         assert runs["pretrained"]["model"]["init"] == str(out / "pretrain" / "model")
         assert runs["scratch"]["model"]["init"] is None
         assert runs["scratch"]["data"]["tokenizer"] == str(out / "pretrain" / "model")
-        assert runs["pretrained"]["train"] == runs["scratch"]["train"]
+        # gradual unfreezing is how a pre-trained start fine-tunes; frozen random layers keep nothing
+        assert runs["pretrained"]["train"]["finetune"]["unfreeze_every"] == 1
+        assert runs["scratch"]["train"]["finetune"]["unfreeze_every"] == 0
+        for run in runs.values():
+            run["train"]["finetune"].pop("unfreeze_every")
+        assert runs["pretrained"]["train"] == runs["scratch"]["train"]  # otherwise the same settings
         assert runs["pretrained"]["data"]["label_fraction"] == float(fraction)
     # captioning trains on each image's full description, so its captions state the whole scene
     assert yaml.safe_load((out / "caption" / "config.yaml").read_text())["data"]["train_captions"] == "first"
@@ -68,15 +75,19 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_quickstart_vqa_can_start_from_the_pretrained_model(tmp_path):
+def test_quickstart_vqa_can_start_from_scratch_in_two_phases(tmp_path):
     from dataclasses import replace
 
     from vlbert.quickstart.pipeline import run_quickstart
     from vlbert.quickstart.plan import QuickstartPlan
 
     out = tmp_path / "qs"
-    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="pretrained", vqa_first_steps=0), progress=False)
-    assert f"init: {out / 'pretrain' / 'model'}" in (out / "vqa" / "config.yaml").read_text()
-    assert not (out / "vqa-first").exists()  # no first phase: one VQA stage
+    run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="scratch", vqa_first_steps=1), progress=False)
+    first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
+    assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
+    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
+    assert first["train"]["finetune"]["unfreeze_every"] == 0  # nothing pre-trained to keep
+    vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
+    assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
     with pytest.raises(ValueError, match="vqa_from"):
         run_quickstart(tmp_path / "bad", plan=replace(QuickstartPlan.smoke(), vqa_from="imagenet"), progress=False)

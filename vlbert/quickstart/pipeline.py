@@ -105,8 +105,8 @@ class Quickstart:
             mirror.update(mirror_check(pre.parts.model.eval(), eval_batches(self.retrieval_config(1), pre.parts, "test"),
                                        pre.parts.tokenizer, p.pretrain_max_length, axis=axis).as_dict(name))
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
-        vqa_init = init if p.vqa_from == "pretrained" else vocab
-        vqa, vqa_metrics = self.vqa_phases("vqa", p.vqa_steps, p.vqa_first_steps, p.vqa_first_subtypes, vqa_init)
+        vqa_start = (init, *self.finetune_vqa()) if p.vqa_from == "pretrained" else (vocab,)
+        vqa, vqa_metrics = self.vqa_phases("vqa", p.vqa_steps, p.vqa_first_steps, p.vqa_first_subtypes, *vqa_start)
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
         retrieval_cfg = self.retrieval_config(p.retrieval_steps, init)
@@ -133,6 +133,11 @@ class Quickstart:
     def retrieval_config(self, steps: int, *extra: str, name: str = "retrieval") -> RunConfig:
         return self.config("retrieval", name, steps, *extra, *stage_overrides(self.plan)["retrieval"])
 
+    def finetune_vqa(self) -> tuple[str, ...]:
+        """How VQA fine-tunes a pre-trained model (gradual unfreezing); a start from scratch trains
+        every weight from the first step, since frozen random layers have nothing to keep."""
+        return (f"train.finetune.unfreeze_every={self.plan.vqa_unfreeze_every}",)
+
     def vqa_phases(self, name: str, steps: int, first_steps: int, first_subtypes: tuple[str, ...], init: str,
                    *extra: str) -> tuple[RunResult, dict[str, float]]:
         """A VQA stage in two phases: `first_steps` on some question subtypes (stage `name`-first),
@@ -146,14 +151,15 @@ class Quickstart:
 
     def run_transfer(self, init: str, vocab: str, retrieval: dict[str, float]) -> dict[str, Any]:
         """The transfer table: VQA test accuracy from the pre-trained model and from scratch (its
-        vocabulary only), the same steps and settings, at each fraction of the labels; and
+        vocabulary only), the same steps and settings (the pre-trained start unfrozen gradually, as
+        the VQA stage), at each fraction of the labels; and
         text->image R@1 of the retrieval stage against the same stage from scratch."""
         p, vqa = self.plan, {}
         for fraction in p.transfer_fractions:
             row = {}
-            for start, how in (("pretrained", init), ("scratch", vocab)):
+            for start, how in (("pretrained", (init, *self.finetune_vqa())), ("scratch", (vocab,))):
                 name = transfer_stage(fraction, start)
-                cfg = self.config("vqa", name, p.transfer_vqa_steps, how, f"data.label_fraction={fraction}")
+                cfg = self.config("vqa", name, p.transfer_vqa_steps, *how, f"data.label_fraction={fraction}")
                 row[start] = self.stage(name, cfg)[1]["vqa_acc"]
             vqa[str(fraction)] = row
         _, scratch = self.stage("retrieval-scratch", self.retrieval_config(p.retrieval_steps, vocab,

@@ -33,6 +33,7 @@ LEARNING_RECIPE: dict[str, Any] = dict(
     v_location_bands=3,  # the box as sin/cos at 3 octaves: near positions told apart, LayerNorm-proof
     v_geometry_bias=32,  # an attention bias per head from each pair of boxes (closest / furthest questions)
     v_geometry_prior=10.0,  # two of its heads start on the nearest other and the furthest region
+    vqa_text_pooling="mean",  # VQA reads every text token (MLM trained them on the regions), not the first alone
 )
 SMALL_MODEL: dict[str, Any] = {**SMALL_SIZES, **LEARNING_RECIPE}
 
@@ -66,7 +67,10 @@ class QuickstartPlan:
     pretrain_focus_words: tuple[str, ...] = FOCUS_WORDS
     pretrain_focus_prob: float = 0.3
     pretrain_box_negatives: bool = True
-    pretrain_box_negative_kind: str = "rotate"
+    # the boxes of an ITM negative mirrored left <-> right or top <-> bottom (one at random per image),
+    # not rotated among the regions: a rotation is told apart by one axis alone, and the 300-step
+    # model then read left/right and not top/bottom (docs/model.md)
+    pretrain_box_negative_kind: str = "mirror"
     # Pre-training and retrieval train on each image's full description only ("first" caption):
     # the short captions ("there are two squares and four circles") are true of many images, so
     # in a batch they make false ITC negatives; with them ITC stayed at chance and retrieval read
@@ -74,12 +78,16 @@ class QuickstartPlan:
     train_captions: str = "first"
     vqa_steps: int = 2500
     # The VQA stage starts from the "pretrained" model, or from "scratch" (the pre-trained model's
-    # vocabulary only). Measured (the transfer table, docs/results.md): with all the labels, 400 steps
-    # from either start end level (0.623 against 0.620) and read no position yet; pre-training pays at
-    # 1 % of the labels only. Retrieval and captioning start from the pre-trained model.
-    vqa_from: str = "scratch"
-    # The VQA stage's first steps leave out count questions: with them from the start, finding the
-    # named object takes ~1000 steps longer (docs/research.md). 0: every question from the start.
+    # vocabulary only). From the pre-trained model it unfreezes one level from the top every
+    # `vqa_unfreeze_every` steps (gradual unfreezing; 0: everything trains from the first step):
+    # when the fresh head's first gradients reach the whole model at once, the pre-trained model
+    # read no vertical position by step 2500; unfrozen from the top (with the text read by
+    # `vqa_text_pooling="mean"`), it reads both axes and shapes by step 750 (docs/model.md).
+    vqa_from: str = "pretrained"
+    vqa_unfreeze_every: int = 50
+    # The VQA stage's first steps leave out count questions. With them from the start, closest and
+    # furthest stayed at 0.68-0.72 for 2500 steps from the pre-trained model (from scratch, finding
+    # the named object took ~1000 steps longer; docs/research.md). 0: every question from the start.
     vqa_first_steps: int = 1500
     vqa_first_subtypes: tuple[str, ...] = ("shape", "horizontal", "vertical", "closest", "furthest")
     question_only_steps: int = 100
@@ -102,6 +110,8 @@ class QuickstartPlan:
     def __post_init__(self) -> None:
         if self.vqa_from not in ("scratch", "pretrained"):
             raise ValueError(f"vqa_from must be 'scratch' or 'pretrained', got {self.vqa_from!r}")
+        if self.vqa_unfreeze_every < 0:
+            raise ValueError(f"vqa_unfreeze_every must be >= 0, got {self.vqa_unfreeze_every}")
         if not 0 <= self.vqa_first_steps < self.vqa_steps:
             raise ValueError(f"vqa_first_steps must be in [0, vqa_steps), got {self.vqa_first_steps}")
         if not self.transfer_fractions or not all(0.0 < f <= 1.0 for f in self.transfer_fractions):
@@ -120,7 +130,7 @@ class QuickstartPlan:
         """A few steps of everything, for tests."""
         return cls(
             train_images=64, val_images=16, test_images=24, pretrain_images=96, batch_size=16, warmup_steps=1,
-            pretrain_steps=2, vqa_steps=3, vqa_first_steps=1, question_only_steps=2, retrieval_steps=2, caption_steps=2,
+            pretrain_steps=2, vqa_steps=3, vqa_first_steps=1, vqa_unfreeze_every=1, question_only_steps=2, retrieval_steps=2, caption_steps=2,
             caption_eval_images=4, transfer_fractions=(1.0, 0.5), transfer_vqa_steps=2,
         )  # fmt: skip
 

@@ -50,7 +50,6 @@ TARGETS: tuple[Target, ...] = (
     Target("retrieval.t2i_r1", f"text->image R@1, two-stage ({TARGET_IMAGES} images)", 0.93),
     Target("retrieval.two_stage_gain", "two-stage R@1 - ITC-only R@1", 0.02),
     Target("pretrain.itm_mirror_preferred", "pre-trained ITM: true over mirrored description", 0.90),
-    Target("pretrain.itm_mirror_vertical_preferred", "pre-trained ITM: true over upside-down description", 0.90),
     *(Target(f"transfer.vqa.{fraction}.gain", f"VQA at {float(fraction):.0%} of the labels: pre-trained - scratch", floor)
       for fraction, floor in TRANSFER_FLOORS.items()),
     Target("transfer.retrieval.gain", "retrieval R@1: pre-trained - scratch", 0.10),
