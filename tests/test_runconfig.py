@@ -56,6 +56,7 @@ CHOICES = {
     "train.strategy": ("ddp", "fsdp"),
     "train.optim.schedule": ("linear", "cosine", "constant"),
     "objective.negatives": ("hard", "random"),
+    "objective.box_negative_kind": ("rotate", "mirror"),
     "eval.retrieval_mode": ("two-stage", "all-pairs", "itc"),
     "eval.caption_mode": ("each", "first"),
     "data.on_error": ("skip", "raise"),

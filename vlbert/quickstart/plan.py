@@ -141,7 +141,7 @@ class QuickstartPlan:
         """About four times the pre-training and three or more times the task steps of the default
         plan, for the grounding the 15-minute plan has no room for."""
         return cls(pretrain_steps=1200, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300,
-                   retrieval_steps=600, caption_steps=400, caption_eval_images=200, transfer_vqa_steps=1600,
+                   retrieval_steps=600, caption_steps=400, caption_eval_images=200, transfer_vqa_steps=2400,
                    evals_per_stage=6)
 
     def estimated_seconds(self, ablation: bool) -> dict[str, float]:
