@@ -211,6 +211,11 @@ def test_mirror_check_scores_true_against_mirrored_descriptions(tmp_path):
         logits = model.match_logits(model.vlbert.encode_text(ids, torch.ones_like(ids, dtype=torch.bool)), image)
     vertical = mirror_check(model, [batch], tokenizer, max_length=96, limit=1, axis="vertical")
     assert vertical.margin == pytest.approx(odds[0] - (logits[0, 1] - logits[0, 0]).item(), abs=1e-5)
+    from vlbert.eval.mirror import mirror_checks
+
+    both = mirror_checks(model, [batch], tokenizer, max_length=96)  # one pass: the same as an axis at a time
+    for axis, alone in (("horizontal", check), ("vertical", mirror_check(model, [batch], tokenizer, 96, axis="vertical"))):
+        assert both[axis].images == alone.images and both[axis].margin == pytest.approx(alone.margin, abs=1e-5)
 
 
 def test_scene_caption_scores_on_hand_made_captions():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from vlbert.eval.mirror import mirror_check
+from vlbert.eval.mirror import mirror_checks
 from vlbert.eval.saved import load_parts
 from vlbert.eval.split import eval_batches
 from vlbert.runconfig import load_run_config
@@ -32,9 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.models:
         parts = load_parts(path, "retrieval")
         parts.model.eval()
+        checks = mirror_checks(parts.model, eval_batches(cfg, parts, args.split), parts.tokenizer,
+                               args.max_length, args.limit)
         for axis, name in (("horizontal", "left <-> right"), ("vertical", "top <-> bottom")):
-            check = mirror_check(parts.model, eval_batches(cfg, parts, args.split), parts.tokenizer,
-                                 args.max_length, args.limit, axis)
+            check = checks[axis]
             print(f"{path}: true description preferred to the one mirrored {name} for {check.preferred:.3f} of "
                   f"{check.images} images (mean ITM log-odds margin {check.margin:+.3f})")
     return 0

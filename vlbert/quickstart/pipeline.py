@@ -24,7 +24,7 @@ import torch
 from vlbert._extras import require
 from vlbert.data.shards.writer import MANIFEST
 from vlbert.data.sources.sort_of_clevr.shards import PRETRAIN_SPLIT, make_sort_of_clevr_shards
-from vlbert.eval.mirror import mirror_check
+from vlbert.eval.mirror import mirror_checks
 from vlbert.eval.split import eval_batches, evaluate_parts
 from vlbert.quickstart.examples import retrieval_examples, vqa_examples
 from vlbert.quickstart.figures import write_figures
@@ -100,10 +100,10 @@ class Quickstart:
         extra = stage_overrides(p)
         pre_cfg = self.config("pretraining", "pretrain", p.pretrain_steps, *extra["pretrain"])
         pre, pre_metrics = self.stage("pretrain", pre_cfg)
-        mirror = {}  # does the pre-trained model read the boxes? left <-> right and top <-> bottom apart
-        for axis, name in (("horizontal", "itm_mirror"), ("vertical", "itm_mirror_vertical")):
-            mirror.update(mirror_check(pre.parts.model.eval(), eval_batches(self.retrieval_config(1), pre.parts, "test"),
-                                       pre.parts.tokenizer, p.pretrain_max_length, axis=axis).as_dict(name))
+        # does the pre-trained model read the boxes? left <-> right and top <-> bottom apart, in one pass
+        checks = mirror_checks(pre.parts.model.eval(), eval_batches(self.retrieval_config(1), pre.parts, "test"),
+                               pre.parts.tokenizer, p.pretrain_max_length)
+        mirror = {**checks["horizontal"].as_dict("itm_mirror"), **checks["vertical"].as_dict("itm_mirror_vertical")}
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_start = (init, *self.finetune_vqa()) if p.vqa_from == "pretrained" else (vocab,)
         vqa, vqa_metrics = self.vqa_phases("vqa", p.vqa_steps, p.vqa_first_steps, p.vqa_first_subtypes, *vqa_start)
