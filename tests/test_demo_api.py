@@ -26,6 +26,7 @@ from vlbert.data.sources.sort_of_clevr.scenes import (  # noqa: E402
 )
 from vlbert.demo.app import create_app  # noqa: E402
 from vlbert.demo.service import MAX_QUESTION_CHARS, DemoService  # noqa: E402
+from vlbert.models.occlusion import occlusion_map  # noqa: E402
 from vlbert.run.predict import Predictor  # noqa: E402
 
 QUESTION = "what is the shape of the red object?"
@@ -88,6 +89,23 @@ def test_ask_gives_predicts_answers_and_a_heat_map_over_the_detected_regions(cli
     np.testing.assert_allclose([r["box"] for r in result["regions"]], boxes, atol=1e-4)
     assert sum(r["weight"] for r in result["regions"]) == pytest.approx(1.0, abs=1e-4)
     assert _png(result["heatmap"]).size == (300, 300)
+    # the map is occlusion's, and says so
+    predictor = Predictor(models["vqa"])
+    ids, mask = predictor.text_inputs(QUESTION)
+    with Image.open(models["image"]) as image:
+        occluded = occlusion_map(predictor.model, ids, mask, predictor.image_inputs(image, detector="sort-of-clevr"))
+    np.testing.assert_allclose([r["weight"] for r in result["regions"]], occluded.weights.tolist(), atol=1e-4)
+    assert result["method"] == "occlusion" and result["method_note"].startswith("occlusion:")
+
+
+def test_ask_draws_the_attention_map_on_request_and_refuses_an_unknown_method(client, models):
+    form = dict(question=QUESTION, detector="sort-of-clevr")
+    attention = client.post("/api/ask", **_upload(models["image"], **form, method="attention")).json()
+    assert attention["method"] == "attention" and "co-attention" in attention["method_note"]
+    assert sum(r["weight"] for r in attention["regions"]) == pytest.approx(1.0, abs=1e-4)
+    refused = client.post("/api/ask", **_upload(models["image"], **form, method="saliency"))
+    assert refused.status_code == 400 and "map method must be one of occlusion, attention" in refused.json()["error"]
+    assert client.get("/api/info").json()["map_method"] == "occlusion"
 
 
 def test_a_vit_model_gets_its_patch_grid(models):

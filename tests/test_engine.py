@@ -57,6 +57,24 @@ def test_negatives_skip_false_negatives_and_follow_similarity():
     assert sum(p == 1 for p in picks) / len(picks) > 0.5  # image 0's most similar valid caption
 
 
+def test_negative_fraction_keeps_a_random_subset_of_the_pairs():
+    batch = pretrain_batch(batch=8)
+    batch.image_ids = [str(i) for i in range(8)]
+    batch.texts = [f"caption {i}" for i in range(8)]
+    embed = torch.randn(8, 4, generator=torch.Generator().manual_seed(1))
+    every, _ = negative_pairs(batch, embed, embed, "random", torch.Generator().manual_seed(0))
+    assert len(every) == 16  # a caption for each image and an image for each caption
+    seen = set()
+    for seed in range(20):
+        t, i = negative_pairs(batch, embed, embed, "random", torch.Generator().manual_seed(seed), fraction=0.25)
+        assert len(t) == len(i) == 4
+        assert all(text_row != image_row for text_row, image_row in zip(t.tolist(), i.tolist()))
+        seen |= {(text_row, image_row) for text_row, image_row in zip(t.tolist(), i.tolist())}
+    assert len(seen) > 8  # which pairs are kept changes from draw to draw
+    with pytest.raises(ValueError, match="itm_negative_fraction"):
+        ObjectiveConfig(itm_negative_fraction=0.0)
+
+
 @pytest.mark.parametrize("task, make", [("pretraining", pretrain_batch), ("vqa", vqa_batch)])
 def test_model_overfits_a_fixed_batch(task, make, tmp_path):
     torch.manual_seed(0)

@@ -60,7 +60,8 @@ def make_results(relational: float = 0.95, ablation: bool = True) -> QuickstartR
     return QuickstartResults(
         vqa={"relational_acc": relational, "nonrelational_acc": 0.985, "question_only_acc": 0.412,
              "question_only_relational_acc": 0.433, "question_only_nonrelational_acc": 0.391,
-             "shape_acc": 0.991, "horizontal_acc": 0.982, "count_acc": 0.871},
+             "shape_acc": 0.991, "horizontal_acc": 0.982, "count_acc": 0.871, "grounding_shape": 0.955,
+             "grounding_horizontal": 0.83, "grounding_vertical": 0.81, "grounding_attention_shape": 0.2},
         retrieval={"t2i_r1": 0.942, "t2i_r5": 0.987, "t2i_r10": 0.996, "i2t_r1": 0.873, "i2t_r5": 0.964,
                    "i2t_r10": 0.991, "num_images": 1000, "t2i_r1_itc": 0.901, "i2t_r1_itc": 0.85},
         caption={"bleu4": 0.612, "cider": 3.456},
@@ -107,7 +108,8 @@ def test_report_json_has_every_key_with_its_value(tmp_path: Path) -> None:
     assert report["settings"] == results.settings
     published = report["published"]["sort_of_clevr"]
     assert published["relational_acc"] == {"CNN+MLP": 0.63, "CNN+RN": 0.94}
-    assert all(t["met"] for t in report["targets"]) and len(report["targets"]) == 9
+    assert all(t["met"] for t in report["targets"]) and len(report["targets"]) == 12
+    assert gains["vqa.grounding_shape"] == 0.955 and gains["vqa.grounding_vertical"] == 0.81
     assert report == json.loads(json.dumps(report_dict(results)))
 
 
@@ -130,7 +132,10 @@ def test_table_shows_every_value() -> None:
     assert _line(table, "text->image R@1").split()[-1] == "met"
     assert _line(table, "ITM: true over mirrored description").split()[-1] == "met"
     assert _line(table, "ITM: true over upside-down description").split()[-1] == "0.921"  # reported, no target
-    assert "12 min 34 s" in table and "targets met: 9/9" in table
+    assert _line(table, "answer map on the named object, shape (occlusion)").split()[-1] == "met"
+    assert "0.955" in _line(table, "answer map on the named object, shape (occlusion)")
+    assert _line(table, "the same, co-attention map").split()[-1] == "0.200"  # beside it, no target
+    assert "12 min 34 s" in table and "targets met: 12/12" in table
     for stage in STAGES:
         assert stage in table
 
@@ -146,7 +151,7 @@ def test_table_marks_misses_and_small_retrieval_sets() -> None:
     assert _line(table, "text->image R@1").endswith("not shown (over 200 images, target is over 1000)")
     checks = {c["key"]: c for c in report_dict(results)["targets"]}
     assert not checks["transfer.vqa.0.1.gain"]["met"] and checks["transfer.vqa.0.01.gain"]["met"]
-    assert "targets met: 5/9" in table  # the two-stage gain too is over 200 images, not 1000
+    assert "targets met: 8/12" in table  # the two-stage gain too is over 200 images, not 1000
     retrieval = next(c for c in report_dict(results)["targets"] if c["key"] == "retrieval.t2i_r1")
     assert retrieval["met"] is False and retrieval["value"] == 0.95
     exact = replace(results, retrieval={**results.retrieval, "t2i_r1": 0.95, "num_images": 1000})
@@ -159,7 +164,7 @@ def test_without_ablation_no_transfer_keys(tmp_path: Path) -> None:
     assert "transfer" not in report
     assert not any(t["key"].startswith("transfer") for t in report["targets"])
     table = format_table(results)
-    assert "transfer" not in table and "targets met: 5/5" in table
+    assert "transfer" not in table and "targets met: 8/8" in table
     # the example figures do not depend on the ablation: leave them out, which must skip them
     results = replace(results, vqa_examples=[], retrieval_examples=[])
     assert [p.name for p in write_figures(results, tmp_path)] == ["loss_curves.png"]

@@ -17,7 +17,8 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
                          ("retrieval", "t2i_r1"), ("retrieval", "i2t_r1"), ("retrieval", "t2i_r1_itc"),
                          ("caption", "bleu4"), ("caption", "cider"), ("caption", "exact"), ("caption", "objects"),
                          ("caption", "orders"), ("caption", "truncated"), ("pretrain", "itm_mirror_preferred"),
-                         ("pretrain", "itm_mirror_vertical_preferred")]:
+                         ("pretrain", "itm_mirror_vertical_preferred"), ("vqa", "grounding_shape"),
+                         ("vqa", "grounding_attention_shape")]:
         value = report[section][key]
         assert 0.0 <= value <= (10.0 if key == "cider" else 1.0), (section, key, value)
     for fraction in ("1.0", "0.5"):  # the smoke plan's fractions of the labels

@@ -1,13 +1,14 @@
 """``vlbert demo``: a local web page to try saved models: ask about an uploaded or a built-in
-image and see where the question looked, caption it, search a gallery by caption."""
+image and see which regions the answer rests on, caption it, search a gallery by caption."""
 
 from __future__ import annotations
 
 import argparse
 
 from vlbert.data.sources.detectors import DETECTORS
+from vlbert.run.map_methods import DEFAULT_MAP_METHOD, MAP_METHODS
 
-HELP = "serve a web page to try saved models (VQA with attention maps, captioning, retrieval)"
+HELP = "serve a web page to try saved models (VQA with answer maps, captioning, retrieval)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--search", choices=("two-stage", "itc"), default="two-stage",
                         help="gallery ranking: ITC top-k re-ranked by ITM (default), or ITC alone (a model trained "
                              "without ITM, such as the quickstart's retrieval model)")
+    parser.add_argument("--map", choices=tuple(MAP_METHODS), default=DEFAULT_MAP_METHOD,
+                        help="how the answer's map is made: occlusion (each region hidden in turn; default) or "
+                             "the co-attention probabilities from the question to the regions")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
 
@@ -33,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from vlbert.demo.service import DemoService
 
     service = DemoService(args.model, args.gallery, args.gallery_limit, args.detector,
-                          gallery_split=args.gallery_split, search_mode=args.search)
+                          gallery_split=args.gallery_split, search_mode=args.search, map_method=args.map)
     info = service.info()
     print(f"vlbert demo: {', '.join(info.models)} model(s), gallery of {info.gallery_size} images; "
           f"open http://{args.host}:{args.port}/", flush=True)

@@ -82,9 +82,10 @@ def create_app(service: DemoService) -> FastAPI:
 
     @app.post("/api/ask")
     def ask(image: UploadFile = File(...), question: str = Form(...), detector: str | None = Form(None),
-            top: int = Form(5)) -> Any:
+            top: int = Form(5), method: str | None = Form(None)) -> Any:
         picture = _image(image)
-        return serve(lambda: asdict(service.ask(picture, question, detector or None, max(1, min(top, 20)))))
+        return serve(lambda: asdict(service.ask(picture, question, detector or None, max(1, min(top, 20)),
+                                                method or None)))
 
     @app.post("/api/caption")
     def caption(image: UploadFile = File(...), detector: str | None = Form(None)) -> Any:

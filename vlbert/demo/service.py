@@ -12,7 +12,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from PIL import Image
 
 from vlbert.data.pipeline.images import decode_image
@@ -27,7 +26,8 @@ from vlbert.data.sources.sort_of_clevr.scenes import (
 )
 from vlbert.demo.gallery import SEARCH_MODES, Gallery, Hit, build_gallery, read_gallery, search
 from vlbert.demo.heatmap import Layout, RegionWeight, png_data_url, region_weights, render_heatmap
-from vlbert.models.attention_maps import record_coattention, text_to_region_weights
+from vlbert.run.answer_maps import answer_map, check_map_method
+from vlbert.run.map_methods import DEFAULT_MAP_METHOD, MAP_METHODS
 from vlbert.run.predict import Predictor
 
 MAX_UPLOAD_BYTES = 10 * 2**20
@@ -49,8 +49,10 @@ class Answer:
 class AskResult:
     answers: list[Answer]
     layout: Layout  # "regions" (boxes drawn) or "patches" (grid drawn)
-    regions: list[RegionWeight]  # the question's co-attention weight on each region or patch
+    regions: list[RegionWeight]  # each region's or patch's share of the map
     heatmap: str  # PNG data URL: the picture under the heat map
+    method: str  # how the map was made (a key of MAP_METHODS)
+    method_note: str  # the method in words, for the page
 
 
 @dataclass
@@ -72,6 +74,7 @@ class DemoInfo:
     region_model: bool  # whether the VQA/caption models read regions (then a detector is needed)
     gallery_size: int
     templates: list[str]
+    map_method: str  # how /api/ask draws its map unless the request names a method
 
 
 def decode_upload(data: bytes) -> Image.Image:
@@ -95,10 +98,12 @@ def question_templates() -> list[str]:
 class DemoService:
     def __init__(self, model_dirs: list[str | Path], gallery: str | Path | None = None,
                  gallery_limit: int = 500, detector: str | None = None, device: str | None = None,
-                 gallery_split: str | None = None, search_mode: str = "two-stage") -> None:
+                 gallery_split: str | None = None, search_mode: str = "two-stage",
+                 map_method: str = DEFAULT_MAP_METHOD) -> None:
         if search_mode not in SEARCH_MODES:
             raise DemoError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {search_mode!r}")
         self.search_mode = search_mode
+        self.map_method = self._map_method(map_method)
         self.predictors = [Predictor(path, device) for path in model_dirs]
         self.dirs = [str(path) for path in model_dirs]
         self.gallery: Gallery | None = None
@@ -119,7 +124,14 @@ class DemoService:
         models: dict[str, str] = {}
         for predictor, path in zip(self.predictors, self.dirs):
             models.setdefault(predictor.task, path)  # the one that serves that task
-        return DemoInfo(models, regions, size, question_templates())
+        return DemoInfo(models, regions, size, question_templates(), self.map_method)
+
+    @staticmethod
+    def _map_method(method: str) -> str:
+        try:
+            return check_map_method(method)
+        except ValueError as error:
+            raise DemoError(str(error)) from None
 
     def scene(self, seed: int | None = None) -> BuiltinScene:
         """A fresh built-in Sort-of-CLEVR scene with its questions and their true answers."""
@@ -142,22 +154,20 @@ class DemoService:
             raise DemoError(f"the {what} is {tokens} tokens long; this model reads at most {longest}")
         return text
 
-    def ask(self, image: Image.Image, question: str, detector: str | None = None, top: int = 5) -> AskResult:
-        """Top answers, and the question's co-attention over the regions drawn on the picture."""
+    def ask(self, image: Image.Image, question: str, detector: str | None = None, top: int = 5,
+            method: str | None = None) -> AskResult:
+        """Top answers, and the map of the top answer over the regions (by `method`, default the
+        service's), drawn on the picture."""
+        method = self._map_method(method or self.map_method)
         predictor = self.predictor_for("vqa")
         question = self._check_text(predictor, question, "question")
         inputs = predictor.image_inputs(image, detector=detector)
-        model = predictor.model
-        with record_coattention(model) as maps:
-            out = predictor.vqa_output(inputs, question)
-        with torch.inference_mode():
-            boxes = model.vlbert.encode_regions(**inputs).boxes[0]  # [N, 4]
-        skip_global = model.config.add_global_image_token
-        weights = text_to_region_weights(maps, out.backbone.text_mask, skip_global)[0]  # [N]
-        regions = region_weights(boxes.cpu(), weights.cpu())
+        drawn = answer_map(predictor, inputs, question, method)
+        regions = region_weights(drawn.boxes, drawn.weights)
         layout: Layout = "regions" if predictor.transform is None else "patches"
-        answers = [Answer(a, round(s, 4)) for a, s in predictor.top_answers(out.logits.sigmoid()[0], top)]
-        return AskResult(answers, layout, regions, png_data_url(render_heatmap(image, regions, layout)))
+        answers = [Answer(a, round(s, 4)) for a, s in predictor.top_answers(drawn.probs, top)]
+        return AskResult(answers, layout, regions, png_data_url(render_heatmap(image, regions, layout)), method,
+                         MAP_METHODS[method])
 
     def caption(self, image: Image.Image, detector: str | None = None) -> str:
         return self.predictor_for("captioning").caption(image, detector=detector)

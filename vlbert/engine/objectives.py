@@ -33,6 +33,10 @@ from vlbert.models.outputs import ImageStates, TextStates
 class ObjectiveConfig:
     weights: dict[str, float] = field(default_factory=lambda: dict(mlm=1.0, mrm=1.0, itm=1.0, itc=1.0))  # loss weights; 0 = off
     negatives: Literal["hard", "random"] = "hard"  # ITM negatives: sampled by ITC similarity (ALBEF) or uniformly
+    # the share of those re-paired negatives ITM scores, drawn at random each step: 1.0 = a caption
+    # for each image and an image for each caption (ALBEF). Each negative is one more co-attention
+    # pass, so with 2B of them they are most of a pre-training step's cost
+    itm_negative_fraction: float = 1.0
     # also score each caption against its own image with the boxes rotated among the image's
     # regions (same objects, other places), as an ITM negative and an extra ITC negative: the
     # model must bind each object to its place (not in the original)
@@ -49,6 +53,9 @@ class ObjectiveConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.mlm_focus_prob <= 1.0:
             raise ValueError(f"objective.mlm_focus_prob: expected a probability in [0, 1], got {self.mlm_focus_prob}")
+        if not 0.0 < self.itm_negative_fraction <= 1.0:
+            raise ValueError(f"objective.itm_negative_fraction: expected a fraction in (0, 1], got "
+                             f"{self.itm_negative_fraction}")
         if self.box_negative_kind not in ("rotate", "mirror"):
             raise ValueError(f"objective.box_negative_kind: expected 'rotate' or 'mirror', got {self.box_negative_kind!r}")
 
@@ -61,10 +68,11 @@ def _generator(generator: torch.Generator | None) -> torch.Generator:
 
 
 def negative_pairs(batch: Any, text_embed: Tensor, image_embed: Tensor, mode: str,
-                   generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                   generator: torch.Generator | None = None, fraction: float = 1.0) -> tuple[Tensor, Tensor]:
     """Re-paired (text row, image row) negatives: a caption for each image and an image for each
-    caption. Never the same image id nor an identical caption (those would be false negatives);
-    rows with no valid partner get none. Returns two [P] index vectors."""
+    caption, or a random `fraction` of those pairs. Never the same image id nor an identical
+    caption (those would be false negatives); rows with no valid partner get none. Returns two
+    [P] index vectors."""
     size = len(batch)
     ids = list(batch.image_ids) or [str(i) for i in range(size)]
     texts = list(batch.texts) or None
@@ -83,7 +91,11 @@ def negative_pairs(batch: Any, text_embed: Tensor, image_embed: Tensor, mode: st
     text_idx = torch.cat([per_image, rows])
     image_idx = torch.cat([rows, per_text.to(rows.device)])
     keep = (text_idx >= 0) & (image_idx >= 0)
-    return text_idx[keep].to(text_embed.device), image_idx[keep].to(text_embed.device)
+    text_idx, image_idx = text_idx[keep], image_idx[keep]  # [P] each
+    if fraction < 1.0:
+        chosen = torch.randperm(len(text_idx), generator=gen)[: round(fraction * len(text_idx))]
+        text_idx, image_idx = text_idx[chosen.to(text_idx.device)], image_idx[chosen.to(image_idx.device)]
+    return text_idx.to(text_embed.device), image_idx.to(text_embed.device)
 
 
 def rotate_boxes(boxes: Tensor, mask: Tensor, generator: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -139,10 +151,13 @@ def box_negative_embeds(model: Any, moved: BoxNegatives | None) -> Tensor | None
 
 
 def itm_with_negatives(model: Any, batch: Any, text: TextStates, image: ImageStates, out: Any, mode: str,
-                       generator: torch.Generator | None = None, moved: BoxNegatives | None = None) -> Tensor:
-    """ITM loss over the B positives (`out.itm_logits`), up to 2B re-paired negatives and, with
-    `moved` (box negatives), each caption against its own image with its boxes rotated."""
-    text_idx, image_idx = negative_pairs(batch, out.text_embed.detach(), out.image_embed.detach(), mode, generator)
+                       generator: torch.Generator | None = None, moved: BoxNegatives | None = None,
+                       fraction: float = 1.0) -> Tensor:
+    """ITM loss over the B positives (`out.itm_logits`), up to 2B re-paired negatives (a random
+    `fraction` of them) and, with `moved` (box negatives), each caption against its own image
+    with its boxes moved."""
+    text_idx, image_idx = negative_pairs(batch, out.text_embed.detach(), out.image_embed.detach(), mode, generator,
+                                         fraction)
     logits = out.itm_logits
     if len(text_idx):
         logits = torch.cat([logits, model.match_logits(text.select(text_idx), image.select(image_idx))])
@@ -170,7 +185,8 @@ def pretrain_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator: 
     result = pretraining_loss(out, targets, weights, model.config.resolved_region_objective,
                               box_negative_embeds(model, moved))
     if cfg.weights.get("itm"):
-        result.parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved)
+        result.parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved,
+                                                   cfg.itm_negative_fraction)
         result.total = result.total + cfg.weights["itm"] * result.parts["itm"]
     return result
 
@@ -187,7 +203,8 @@ def retrieval_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator:
         return LossOutput(total=cfg.weights.get("itc", 1.0) * itc, parts={"itc": itc})
     out = model.forward_states(text, image)
     parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale, extra)}
-    parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved)
+    parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved,
+                                                   cfg.itm_negative_fraction)
     total = sum(cfg.weights.get(k, 1.0) * v for k, v in parts.items())
     return LossOutput(total=total, parts=parts)  # type: ignore[arg-type]
 

@@ -3,7 +3,8 @@
 Stages: generate Sort-of-CLEVR (task images with questions and captions, and a caption-only
 pre-training corpus of other images, all with oracle regions) -> pre-train on the corpus (MLM,
 masked region modelling, ITM, ITC), and check that its ITM head reads the boxes (true against
-mirrored descriptions) -> fine-tune VQA from the pre-trained model (`QuickstartPlan.vqa_from`), and a
+mirrored descriptions) -> fine-tune VQA from the pre-trained model (`QuickstartPlan.vqa_from`), score
+its answer maps against the objects the questions name (the grounding score), and a
 question-only baseline -> fine-tune retrieval (ITC and ITM; ranked by ITC top k re-ranked by ITM,
 and by ITC alone) -> fine-tune captioning -> optionally (`--ablation`) the transfer table: VQA
 from the pre-trained model and from scratch at several fractions of the labels, and retrieval from
@@ -32,6 +33,8 @@ from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan, transfer_sta
 from vlbert.quickstart.progress import StageClock
 from vlbert.quickstart.report import format_table, write_report
 from vlbert.quickstart.results import QuickstartResults, StageResult
+from vlbert.run.grounding import grounding_score
+from vlbert.run.predict import Predictor
 from vlbert.run.training import RunResult, run_training
 from vlbert.runconfig import RunConfig, load_run_config
 
@@ -107,6 +110,7 @@ class Quickstart:
         init, vocab = f"model.init={pre.model_dir}", f"data.tokenizer={pre.model_dir}"
         vqa_start = (init, *self.finetune_vqa()) if p.vqa_from == "pretrained" else (vocab,)
         vqa, vqa_metrics = self.vqa_phases("vqa", p.vqa_steps, p.vqa_first_steps, p.vqa_first_subtypes, *vqa_start)
+        vqa_metrics = {**vqa_metrics, **self.grounding(vqa.model_dir)}
         _, qonly = self.stage("question-only", self.config("vqa", "question-only", p.question_only_steps, vocab,
                                                           "data.blank_images=true"))
         retrieval_cfg = self.retrieval_config(p.retrieval_steps, init)
@@ -129,6 +133,15 @@ class Quickstart:
             wall_seconds=time.perf_counter() - began, machine=machine_summary(), settings=_settings(p),
         )  # fmt: skip
         return results
+
+    def grounding(self, model_dir: str | Path) -> dict[str, float]:
+        """The grounding score of the VQA model's answer maps on the first test images: occlusion
+        (what the demo draws; `grounding_*`) and co-attention (`grounding_attention_*`)."""
+        predictor, scores = Predictor(model_dir), {}
+        for method, prefix in (("occlusion", "grounding"), ("attention", "grounding_attention")):
+            score = grounding_score(predictor, self.plan.seed, self.plan.grounding_images, method=method)
+            scores.update(score.as_dict(prefix))
+        return scores
 
     def retrieval_config(self, steps: int, *extra: str, name: str = "retrieval") -> RunConfig:
         return self.config("retrieval", name, steps, *extra, *stage_overrides(self.plan)["retrieval"])
@@ -204,6 +217,8 @@ def _vqa_summary(vqa: dict[str, float], qonly: dict[str, float]) -> dict[str, fl
         # per question subtype: which skills the model has (reading a shape, a position, counting)
         **{f"{key.removeprefix('vqa_acc_subtype_')}_acc": value
            for key, value in vqa.items() if key.startswith("vqa_acc_subtype_")},
+        # whether the answer's map marks the object the question names (Quickstart.grounding)
+        **{key: value for key, value in vqa.items() if key.startswith("grounding")},
     }
 
 

@@ -98,6 +98,10 @@ class QuickstartPlan:
     retrieval_itm: bool = True  # train the ITM head as well (what "two-stage" ranking needs)
     caption_steps: int = 100
     caption_eval_images: int = 100
+    # the VQA model's answer maps scored against the object each question names (the grounding
+    # score, vlbert.run.grounding) on the first test images: occlusion (the demo's map) and
+    # co-attention
+    grounding_images: int = 200
     # --ablation: the transfer table. VQA from the pre-trained model and from scratch, the same steps
     # and settings, at each fraction of the labels; and the retrieval stage from scratch. At 400 steps
     # the pre-trained start is only beginning to read positions (gains of +0.02 at 100 and 10 %); at
@@ -133,7 +137,7 @@ class QuickstartPlan:
         return cls(
             train_images=64, val_images=16, test_images=24, pretrain_images=96, batch_size=16, warmup_steps=1,
             pretrain_steps=2, vqa_steps=3, vqa_first_steps=1, vqa_unfreeze_every=1, question_only_steps=2, retrieval_steps=2, caption_steps=2,
-            caption_eval_images=4, transfer_fractions=(1.0, 0.5), transfer_vqa_steps=2,
+            caption_eval_images=4, grounding_images=3, transfer_fractions=(1.0, 0.5), transfer_vqa_steps=2,
         )  # fmt: skip
 
     @classmethod
@@ -151,7 +155,7 @@ class QuickstartPlan:
             "data": 7e-4 * (self.train_images + self.val_images + self.test_images) + 3e-4 * self.pretrain_images,
             "pretrain": (1.0 if self.pretrain_box_negatives else 0.8) * self.pretrain_steps + 20 + 1e-4 * self.pretrain_images,
             "vqa-first": 0.13 * self.vqa_first_steps + 10,
-            "vqa": 0.13 * (self.vqa_steps - self.vqa_first_steps) + 10,
+            "vqa": 0.13 * (self.vqa_steps - self.vqa_first_steps) + 10 + 0.1 * self.grounding_images,
             "question-only": 0.13 * self.question_only_steps + 25,
             "retrieval": retrieval,
             "caption": 0.3 * self.caption_steps + 0.1 * self.caption_eval_images,

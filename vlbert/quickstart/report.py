@@ -44,12 +44,18 @@ class Target:
     threshold: float
 
 
+# the demo's map (occlusion) on the object the question names: shape questions need that object
+# alone; a position question's answer may also rest on the others (what is left or right of it)
+GROUNDING_FLOORS = {"shape": 0.90, "horizontal": 0.80, "vertical": 0.80}
+
 TARGETS: tuple[Target, ...] = (
     Target("vqa.relational_acc", "VQA relational accuracy", 0.95),
     Target("vqa.nonrelational_acc", "VQA non-relational accuracy", 0.98),
     Target("retrieval.t2i_r1", f"text->image R@1, two-stage ({TARGET_IMAGES} images)", 0.93),
     Target("retrieval.two_stage_gain", "two-stage R@1 - ITC-only R@1", 0.02),
     Target("pretrain.itm_mirror_preferred", "pre-trained ITM: true over mirrored description", 0.90),
+    *(Target(f"vqa.grounding_{subtype}", f"answer map on the named object, {subtype} questions", floor)
+      for subtype, floor in GROUNDING_FLOORS.items()),
     *(Target(f"transfer.vqa.{fraction}.gain", f"VQA at {float(fraction):.0%} of the labels: pre-trained - scratch", floor)
       for fraction, floor in TRANSFER_FLOORS.items()),
     Target("transfer.retrieval.gain", "retrieval R@1: pre-trained - scratch", 0.10),
@@ -185,6 +191,12 @@ def _vqa_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> lis
     for subtype in (*NONRELATIONAL, *RELATIONAL):
         if f"{subtype}_acc" in vqa:
             rows.append(_row(f"  {subtype} questions", vqa[f"{subtype}_acc"]))
+    for subtype in NONRELATIONAL:
+        if f"grounding_{subtype}" in vqa:
+            rows.append(_row(f"  answer map on the named object, {subtype} (occlusion)", vqa[f"grounding_{subtype}"],
+                             checks.get(f"vqa.grounding_{subtype}")))
+            if f"grounding_attention_{subtype}" in vqa:
+                rows.append(_row("    the same, co-attention map", vqa[f"grounding_attention_{subtype}"]))
     rows.append(_row("question-only baseline", vqa.get("question_only_acc")))
     for kind, label in (("relational", "relational"), ("nonrelational", "non-relational")):
         if f"question_only_{kind}_acc" in vqa:

@@ -1,0 +1,8 @@
+"""The ways an answer's map can be made (`vlbert.run.answer_maps`), named without importing torch
+so that the command line can offer them."""
+
+MAP_METHODS = {
+    "occlusion": "occlusion: how far the answer's score falls with each region hidden",
+    "attention": "co-attention from the question to the regions, averaged over tokens, heads and blocks",
+}
+DEFAULT_MAP_METHOD = "occlusion"
