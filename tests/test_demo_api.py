@@ -27,6 +27,7 @@ from vlbert.data.sources.sort_of_clevr.scenes import (  # noqa: E402
 from vlbert.demo.app import create_app  # noqa: E402
 from vlbert.demo.service import MAX_QUESTION_CHARS, DemoService  # noqa: E402
 from vlbert.models.occlusion import occlusion_map  # noqa: E402
+from vlbert.run import predict as predict_module  # noqa: E402
 from vlbert.run.predict import Predictor  # noqa: E402
 
 QUESTION = "what is the shape of the red object?"
@@ -116,9 +117,18 @@ def test_a_vit_model_gets_its_patch_grid(models):
     assert sum(r["weight"] for r in result["regions"]) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_caption_and_search_agree_with_predict(client, models):
+def test_caption_and_search_agree_with_predict(client, models, monkeypatch):
     caption = client.post("/api/caption", **_upload(models["image"], detector="sort-of-clevr")).json()["caption"]
-    assert caption == Predictor(models["captioning"]).caption(models["image"], detector="sort-of-clevr")
+    captioner = Predictor(models["captioning"])
+    assert caption == captioner.caption(models["image"], detector="sort-of-clevr")
+    # decoded to the end token or to the longest text the model reads, not to a short fixed limit:
+    # a scene description is about 80 tokens
+    limits = []
+    real_generate = predict_module.generate
+    monkeypatch.setattr(predict_module, "generate",
+                        lambda *a, **kw: limits.append(kw["max_length"]) or real_generate(*a, **kw))
+    assert client.post("/api/caption", **_upload(models["image"], detector="sort-of-clevr")).json()["caption"] == caption
+    assert limits == [captioner.model.config.max_position_embeddings - 2]
     hits = client.post("/api/search", data={"caption": "a red circle", "top": "3"}).json()["hits"]
     ranked = Predictor(models["retrieval"]).rank(models["gallery"], "a red circle", top=3, detector="sort-of-clevr")
     assert [h["name"] for h in hits] == [Path(r.path).name for r in ranked]

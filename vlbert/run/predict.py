@@ -137,9 +137,13 @@ class Predictor:
         return self.top_answers(probs, top)
 
     @torch.inference_mode()
-    def caption(self, image: str | Path | Image.Image, num_beams: int = 3, max_length: int = 40,
+    def caption(self, image: str | Path | Image.Image, num_beams: int = 3, max_length: int | None = None,
                 features: str | None = None, detector: str | None = None) -> str:
+        """The caption, decoded to its end token or to `max_length` tokens (default: as long as
+        the model reads, so that a long description is never cut short)."""
         self._require("captioning")
+        if max_length is None:
+            max_length = self.model.config.max_position_embeddings - 2  # [CLS] (the start token) and [SEP]
         tok = self.tokenizer
         banned = tuple(i for i in (tok.pad_token_id, tok.mask_token_id, tok.unk_token_id) if i is not None)
         ids = generate(self.model, self.image_inputs(image, features, detector), tok.cls_token_id, tok.sep_token_id,
