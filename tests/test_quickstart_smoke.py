@@ -39,6 +39,7 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     assert manifest["splits"]["pretrain"] == 96 and manifest["meta"]["caption_only"] == ["pretrain"]
     pre = yaml.safe_load((out / "pretrain" / "config.yaml").read_text())
     assert pre["data"]["train_split"] == "pretrain" and pre["data"]["train_captions"] == "first"
+    assert pre["data"]["batch_size"] == 8  # the plan's pre-training batch, not the task stages' 16
     # pre-training asks the description's content words more often and scores moved boxes as ITM negatives
     assert pre["objective"]["box_negatives"] is True and pre["objective"]["mlm_focus_prob"] == 0.3
     assert {"left", "top", "red", "circle"} <= set(pre["objective"]["mlm_focus_words"])

@@ -186,6 +186,8 @@ def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
     captions = f"data.train_captions={plan.train_captions}"
     return {
         "pretrain": (f"data.train_split={PRETRAIN_SPLIT}", f"data.max_length={plan.pretrain_max_length}", captions,
+                     f"data.batch_size={plan.pretrain_batch_size}",
+                     f"objective.itm_negative_fraction={plan.pretrain_itm_negative_fraction}",
                      f"data.vocab_max_records={plan.vocab_records}", f"data.vocab_splits=[{PRETRAIN_SPLIT},train]",
                      f"objective.box_negatives={str(plan.pretrain_box_negatives).lower()}",
                      f"objective.box_negative_kind={plan.pretrain_box_negative_kind}",

@@ -60,6 +60,9 @@ class QuickstartPlan:
     warmup_steps: int = 100
     schedule: str = "constant"  # after warm-up; a decaying rate stalls the escape from the early plateau
     pretrain_steps: int = 300
+    pretrain_batch_size: int = 64
+    # the share of ITM's re-paired negatives scored each pre-training step (objective.itm_negative_fraction)
+    pretrain_itm_negative_fraction: float = 1.0
     pretrain_max_length: int = 96  # a whole scene description fits (about 80 tokens)
     # Pre-training objectives that make the model read the boxes (docs/model.md, "Pre-training that
     # transfers"): MLM masks the description's colour, shape and position words at 0.3 instead of
@@ -135,7 +138,8 @@ class QuickstartPlan:
     def smoke(cls) -> "QuickstartPlan":
         """A few steps of everything, for tests."""
         return cls(
-            train_images=64, val_images=16, test_images=24, pretrain_images=96, batch_size=16, warmup_steps=1,
+            train_images=64, val_images=16, test_images=24, pretrain_images=96, batch_size=16, pretrain_batch_size=8,
+            warmup_steps=1,
             pretrain_steps=2, vqa_steps=3, vqa_first_steps=1, vqa_unfreeze_every=1, question_only_steps=2, retrieval_steps=2, caption_steps=2,
             caption_eval_images=4, grounding_images=3, transfer_fractions=(1.0, 0.5), transfer_vqa_steps=2,
         )  # fmt: skip
