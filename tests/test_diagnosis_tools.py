@@ -61,3 +61,25 @@ def test_cells_and_shapes_are_compared_per_colour():
     assert b is not None
     assert tool.cells_shared(a, a) == 6 and tool.cells_shared(a, b) == 5
     assert tool.same_shapes(a, a) and not tool.same_shapes(a, b)
+
+
+def test_pretrain_runs_checks_every_checkpoint_and_reads_back_its_table(tmp_path, capsys):
+    tool = _tool("pretrain_runs")
+    out = tmp_path / "runs.jsonl"
+    argv = ["--seed", "1", "--name", "tiny", "--work", str(tmp_path / "work"), "--out", str(out), "--check-every", "2",
+            "--plan", "pretrain_steps=4", "pretrain_batch_size=8", "pretrain_images=40", "train_images=24",
+            "val_images=6", "test_images=4", "vocab_records=40"]
+    assert tool.main(argv) == 0
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [p["step"] for p in row["curve"]] == [2, 4]  # a mirror check per checkpoint, in order
+    assert all(0.0 <= p[axis] <= 1.0 for p in row["curve"] for axis in ("horizontal", "vertical"))
+    assert row["plan"][:2] == ["pretrain_steps=4", "pretrain_batch_size=8"] and row["seed"] == 1
+    capsys.readouterr()
+    assert tool.main(["--table", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("tiny | 1 | ")
+    try:
+        tool.main(["--plan", "pretrain_stepz=4"])
+    except SystemExit as error:
+        assert "QuickstartPlan has no field 'pretrain_stepz'" in str(error)
+    else:
+        raise AssertionError("an unknown plan field was accepted")

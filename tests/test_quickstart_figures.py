@@ -136,6 +136,12 @@ def test_chance_levels_are_labelled() -> None:
     assert f"itm chance ({ITM_CHANCE_LOSS:.2f})" in labels
     assert f"itc chance (ln {BATCH} = {math.log(BATCH):.2f})" in labels
     assert abs(ITM_CHANCE_LOSS - 0.6365) < 1e-3
+    # a stage with its own batch (pre-training's) gets its own ITC chance; the others keep BATCH's
+    fig = loss_curves_figure(make_stages(), BATCH, {"pretrain": 32})
+    panels = _panels(fig)
+    assert f"itc chance (ln 32 = {math.log(32):.2f})" in _main(panels[0]).get_legend_handles_labels()[1]
+    retrieval = _main(panels[[_main(p).get_title().split(" (")[0] for p in panels].index("retrieval")])
+    assert f"itc chance (ln {BATCH} = {math.log(BATCH):.2f})" in retrieval.get_legend_handles_labels()[1]
     # without the batch size the ITC chance loss is unknown: no line rather than a wrong one
     fig = loss_curves_figure(make_stages(), None)
     labels = _main(_panels(fig)[0]).get_legend_handles_labels()[1]

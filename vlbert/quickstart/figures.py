@@ -173,12 +173,14 @@ def _loss_panel(ax: Axes, stage: StageResult, batch_size: int | None = None) -> 
               ncols=min(len(labels), 3), frameon=False, handlelength=1.8, columnspacing=1.2)
 
 
-def loss_curves_figure(stages: list[StageResult], batch_size: int | None = None) -> Figure:
+def loss_curves_figure(stages: list[StageResult], batch_size: int | None = None,
+                       stage_batch: dict[str, int] | None = None) -> Figure:
     """One panel per stage with a history: training loss (and its parts, smoothed) against step on the left
     axis, validation metrics in [0, 1] on a right axis, chance levels dotted, each legend under its panel.
 
-    `batch_size` gives the ITC chance loss (ln B); without it that line is left out. A last row with fewer
-    panels is centred, so that no panel is blank."""
+    `batch_size` gives the ITC chance loss (ln B), `stage_batch` a stage's own batch where it differs
+    (the pre-training stage's); without one that line is left out. A last row with fewer panels is
+    centred, so that no panel is blank."""
     shown = [stage for stage in stages if stage.history]
     fig = Figure(layout="constrained")
     if not shown:
@@ -191,7 +193,7 @@ def loss_curves_figure(stages: list[StageResult], batch_size: int | None = None)
         row, col = divmod(i, cols)
         in_row = min(cols, len(shown) - row * cols)
         start = (cols - in_row) + 2 * col
-        _loss_panel(fig.add_subplot(grid[row, start:start + 2]), stage, batch_size)
+        _loss_panel(fig.add_subplot(grid[row, start:start + 2]), stage, (stage_batch or {}).get(stage.name, batch_size))
     fig.suptitle("quickstart training curves (lines: training loss, smoothed; markers: validation)", fontsize=13)
     return fig
 
@@ -280,8 +282,9 @@ def write_figures(results: QuickstartResults, out_dir: str | os.PathLike[str]) -
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     if any(stage.history for stage in results.stages):
-        batch_size = results.settings.get("batch_size")
-        figure = loss_curves_figure(results.stages, batch_size if isinstance(batch_size, int) else None)
+        batch_size, pretrain_batch = results.settings.get("batch_size"), results.settings.get("pretrain_batch_size")
+        figure = loss_curves_figure(results.stages, batch_size if isinstance(batch_size, int) else None,
+                                    {"pretrain": pretrain_batch} if isinstance(pretrain_batch, int) else None)
         paths.append(_save(figure, out / "loss_curves.png"))
     if results.vqa_examples:
         paths.append(_save(vqa_examples_figure(results.vqa_examples), out / "vqa_examples.png"))
