@@ -116,3 +116,20 @@ def test_grounding_score_shares():
     score.questions.update({"shape": 4, "vertical": 2})
     score.hits.update({"shape": 3})
     assert score.shares() == {"shape": 0.75, "vertical": 0.0}
+
+
+def test_the_map_methods_tool_scores_every_method(tmp_path, capsys):
+    import importlib.util
+
+    from demo_models import save_tiny_models
+
+    from tests.helpers import ROOT
+
+    spec = importlib.util.spec_from_file_location("answer_map_methods", ROOT / "tools" / "answer_map_methods.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    model = save_tiny_models(tmp_path)["vqa"]
+    assert tool.main([str(model), "--seed", "0", "--images", "2"]) == 0
+    rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert set(rows) == {"occlusion", "attention", "gradient, features", "gradient, embeddings"}
+    assert all(0.0 <= float(v) <= 1.0 for values in rows.values() for v in values)
