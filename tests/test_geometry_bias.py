@@ -104,3 +104,28 @@ def test_distance_prior_is_only_a_start_loaded_weights_win(tmp_path):
     loaded = vlbert.create_model(str(tmp_path), task="vqa")
     assert loaded.config.v_geometry_prior == 10.0
     torch.testing.assert_close(loaded.vlbert.v_geometry.mlp[2].weight, model.vlbert.v_geometry.mlp[2].weight, rtol=0, atol=0)
+
+
+def test_geometry_heads_tool_finds_the_prior_heads(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("geometry_heads", root / "tools" / "geometry_heads.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    torch.manual_seed(0)
+    vlbert.create_model("tiny", task="pretraining", v_geometry_bias=8, v_geometry_prior=10.0).save_pretrained(tmp_path / "m")
+    assert tool.main([str(tmp_path / "m"), "--layouts", "50"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    shares = [[float(word.rstrip(",")) for word in line.split()[-4::3]] for line in lines]  # [nearest, furthest]
+    assert len(shares) == 2  # the tiny preset's two visual heads
+    assert shares[0][0] > 0.9 and shares[0][1] == 0.0  # the prior: head 0 on the nearest other region
+    assert shares[1][0] == 0.0 and shares[1][1] > 0.9  # head 1 on the furthest
+    vlbert.create_model("tiny", task="pretraining").save_pretrained(tmp_path / "plain")
+    try:
+        tool.main([str(tmp_path / "plain")])
+    except SystemExit as error:
+        assert "has no geometry bias" in str(error)
+    else:
+        raise AssertionError("a model without a geometry bias was accepted")
