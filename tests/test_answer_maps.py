@@ -14,7 +14,7 @@ from vlbert.data.sources.sort_of_clevr.shards import make_sample
 from vlbert.models.occlusion import occlusion_map
 from vlbert.run import grounding
 from vlbert.run.answer_maps import AnswerMap
-from vlbert.run.grounding import GroundingScore, grounding_score, object_under, top_region_is
+from vlbert.run.grounding import GroundingScore, grounding_score, grounding_scores, object_under, top_region_is
 
 
 @pytest.fixture
@@ -109,6 +109,13 @@ def test_grounding_score_reads_the_test_scenes_and_counts_hits(monkeypatch):
     assert score.as_dict()["grounding_shape"] == 1.0
     with pytest.raises(ValueError, match="map method"):
         grounding_score(FakePredictor(), seed, 1, method="saliency")
+    # several methods in one pass: each scene's regions found once, every method scored alike
+    found = []
+    monkeypatch.setattr(FakePredictor, "image_inputs", lambda self, image, detector=None: found.append(1) or {"image": image})
+    both = grounding_scores(FakePredictor(), seed, images, methods=("occlusion", "attention"))
+    assert len(found) == images
+    assert both["occlusion"].shares() == both["attention"].shares() == score.shares()
+    assert both["attention"].method == "attention"
 
 
 def test_grounding_score_shares():

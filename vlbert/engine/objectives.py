@@ -93,8 +93,8 @@ def negative_pairs(batch: Any, text_embed: Tensor, image_embed: Tensor, mode: st
     keep = (text_idx >= 0) & (image_idx >= 0)
     text_idx, image_idx = text_idx[keep], image_idx[keep]  # [P] each
     if fraction < 1.0:
-        chosen = torch.randperm(len(text_idx), generator=gen)[: round(fraction * len(text_idx))]
-        text_idx, image_idx = text_idx[chosen.to(text_idx.device)], image_idx[chosen.to(image_idx.device)]
+        chosen = torch.randperm(len(text_idx), generator=gen)[: round(fraction * len(text_idx))].to(text_idx.device)
+        text_idx, image_idx = text_idx[chosen], image_idx[chosen]
     return text_idx.to(text_embed.device), image_idx.to(text_embed.device)
 
 
@@ -204,7 +204,7 @@ def retrieval_objective(model: Any, batch: Any, cfg: ObjectiveConfig, generator:
     out = model.forward_states(text, image)
     parts = {"itc": itc_loss(out.text_embed, out.image_embed, out.logit_scale, extra)}
     parts["itm"] = itm_with_negatives(model, batch, text, image, out, cfg.negatives, generator, moved,
-                                                   cfg.itm_negative_fraction)
+                                      cfg.itm_negative_fraction)
     total = sum(cfg.weights.get(k, 1.0) * v for k, v in parts.items())
     return LossOutput(total=total, parts=parts)  # type: ignore[arg-type]
 

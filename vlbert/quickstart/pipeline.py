@@ -33,7 +33,7 @@ from vlbert.quickstart.plan import LEARNING_RECIPE, QuickstartPlan, transfer_sta
 from vlbert.quickstart.progress import StageClock
 from vlbert.quickstart.report import format_table, write_report
 from vlbert.quickstart.results import QuickstartResults, StageResult
-from vlbert.run.grounding import grounding_score
+from vlbert.run.grounding import grounding_scores
 from vlbert.run.predict import Predictor
 from vlbert.run.training import RunResult, run_training
 from vlbert.runconfig import RunConfig, load_run_config
@@ -137,11 +137,9 @@ class Quickstart:
     def grounding(self, model_dir: str | Path) -> dict[str, float]:
         """The grounding score of the VQA model's answer maps on the first test images: occlusion
         (what the demo draws; `grounding_*`) and co-attention (`grounding_attention_*`)."""
-        predictor, scores = Predictor(model_dir), {}
-        for method, prefix in (("occlusion", "grounding"), ("attention", "grounding_attention")):
-            score = grounding_score(predictor, self.plan.seed, self.plan.grounding_images, method=method)
-            scores.update(score.as_dict(prefix))
-        return scores
+        scores = grounding_scores(Predictor(model_dir), self.plan.seed, self.plan.grounding_images,
+                                  methods=("occlusion", "attention"))
+        return {**scores["occlusion"].as_dict("grounding"), **scores["attention"].as_dict("grounding_attention")}
 
     def retrieval_config(self, steps: int, *extra: str, name: str = "retrieval") -> RunConfig:
         return self.config("retrieval", name, steps, *extra, *stage_overrides(self.plan)["retrieval"])

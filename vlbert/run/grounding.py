@@ -61,18 +61,27 @@ def top_region_is(scene: Scene, color: str, weights: Tensor, boxes: Tensor) -> b
     return object_under(scene, boxes[int(weights.argmax())].tolist()) == color
 
 
-def grounding_score(predictor: Predictor, seed: int, images: int, split: str = "test",
-                    method: str = DEFAULT_MAP_METHOD, subtypes: tuple[str, ...] = NONRELATIONAL) -> GroundingScore:
-    """The grounding score of `predictor`'s VQA model over images 0 .. `images` - 1 of the built-in
-    data's `split` (generated with `seed`), on the questions of `subtypes`."""
-    score = GroundingScore(check_map_method(method))
+def grounding_scores(predictor: Predictor, seed: int, images: int, split: str = "test",
+                     methods: tuple[str, ...] = (DEFAULT_MAP_METHOD,),
+                     subtypes: tuple[str, ...] = NONRELATIONAL) -> dict[str, GroundingScore]:
+    """The grounding score of `predictor`'s VQA model for each of `methods`, over images 0 ..
+    `images` - 1 of the built-in data's `split` (generated with `seed`), on the questions of
+    `subtypes`. Each scene is generated and its regions found once for every method."""
+    scores = {method: GroundingScore(check_map_method(method)) for method in methods}
     for index in range(images):
         rng = image_rng(seed, split, index)
         scene = sample_scene(rng)
         questions = {q.question: q for q in sample_questions(scene, rng) if q.subtype in subtypes}
         inputs = predictor.image_inputs(render_scene(scene), detector=DETECTOR)
         for question in questions.values():
-            drawn = answer_map(predictor, inputs, question.question, method)
-            score.questions[question.subtype] += 1
-            score.hits[question.subtype] += top_region_is(scene, question.color, drawn.weights, drawn.boxes)
-    return score
+            for method, score in scores.items():
+                drawn = answer_map(predictor, inputs, question.question, method)
+                score.questions[question.subtype] += 1
+                score.hits[question.subtype] += top_region_is(scene, question.color, drawn.weights, drawn.boxes)
+    return scores
+
+
+def grounding_score(predictor: Predictor, seed: int, images: int, split: str = "test",
+                    method: str = DEFAULT_MAP_METHOD, subtypes: tuple[str, ...] = NONRELATIONAL) -> GroundingScore:
+    """`grounding_scores` for one method."""
+    return grounding_scores(predictor, seed, images, split, (method,), subtypes)[method]
