@@ -317,3 +317,18 @@ def test_the_vocabulary_can_be_built_from_the_first_records(tmp_path):
     captions_only = resolve_tokenizer(load_run_config(None, base), tmp_path / "a")
     both = resolve_tokenizer(load_run_config(None, [*base, "data.vocab_splits=[pretrain,train]"]), tmp_path / "b")
     assert "what" not in captions_only.get_vocab() and "what" in both.get_vocab()
+
+
+def test_first_plus_one_caption_is_the_first_and_another_drawn_per_epoch():
+    import random
+    from types import SimpleNamespace
+
+    from vlbert.data.pipeline.items import caption_items
+    from vlbert.data.shards.stats import ErrorPolicy
+
+    captions = ["a full description.", "short one.", "short two.", "short three."]
+    record = SimpleNamespace(meta=SimpleNamespace(captions=captions), url="u", key="k")
+    texts = {caption_items(record, ErrorPolicy("raise"), "first+one", random.Random(seed))[0].text for seed in range(40)}
+    assert texts == {f"{captions[0]} {other}" for other in captions[1:]}  # each other caption, after the first
+    alone = SimpleNamespace(meta=SimpleNamespace(captions=captions[:1]), url="u", key="k")
+    assert [i.text for i in caption_items(alone, ErrorPolicy("raise"), "first+one", random.Random(0))] == captions[:1]

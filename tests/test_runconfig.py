@@ -60,7 +60,7 @@ CHOICES = {
     "eval.retrieval_mode": ("two-stage", "all-pairs", "itc"),
     "eval.caption_mode": ("each", "first"),
     "data.on_error": ("skip", "raise"),
-    "data.train_captions": ("auto", "each", "random", "first"),
+    "data.train_captions": ("auto", "each", "random", "first", "first+one"),
 }
 
 

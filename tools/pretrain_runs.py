@@ -44,9 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def plan_from(seed: int, assignments: list[str]) -> QuickstartPlan:
-    """The default plan with `FIELD=VALUE` assignments, each value cast to the field's type."""
-    plan, types = QuickstartPlan(seed=seed), {f.name: f for f in fields(QuickstartPlan)}
+def plan_from(seed: int, assignments: list[str], base: str = "default") -> QuickstartPlan:
+    """The `base` plan ("default", "long", "smoke") with `FIELD=VALUE` assignments, each value cast
+    to the field's type."""
+    plans = {"default": QuickstartPlan, "long": QuickstartPlan.long, "smoke": QuickstartPlan.smoke}
+    plan, types = replace(plans[base](), seed=seed), {f.name: f for f in fields(QuickstartPlan)}
     for item in assignments:
         key, _, value = item.partition("=")
         if key not in types:

@@ -52,8 +52,9 @@ class DataSection:
     on_error: OnError = "skip"  # bad samples: "skip" (counted) or "raise"
     blank_images: bool = False  # zero every image input: a text-only (question-only) baseline
     # training captions of an image: "auto" (retrieval: each one is an example; pre-training and
-    # captioning: one at random per image and epoch), or "each" / "random" / "first" for any task
-    train_captions: Literal["auto", "each", "random", "first"] = "auto"
+    # captioning: one at random per image and epoch), or "each" / "random" / "first" for any task,
+    # or "first+one": the first caption followed by one of the others at random
+    train_captions: Literal["auto", "each", "random", "first", "first+one"] = "auto"
 
 
 @dataclass

@@ -183,7 +183,8 @@ def stage_overrides(plan: QuickstartPlan) -> dict[str, tuple[str, ...]]:
     """The settings each stage adds to `Quickstart.config`'s common ones (besides its initialisation)."""
     captions = f"data.train_captions={plan.train_captions}"
     return {
-        "pretrain": (f"data.train_split={PRETRAIN_SPLIT}", f"data.max_length={plan.pretrain_max_length}", captions,
+        "pretrain": (f"data.train_split={PRETRAIN_SPLIT}", f"data.max_length={plan.pretrain_max_length}",
+                     f"data.train_captions={plan.pretrain_captions}",
                      f"data.batch_size={plan.pretrain_batch_size}",
                      f"objective.itm_negative_fraction={plan.pretrain_itm_negative_fraction}",
                      f"data.vocab_max_records={plan.vocab_records}", f"data.vocab_splits=[{PRETRAIN_SPLIT},train]",

@@ -84,6 +84,10 @@ class QuickstartPlan:
     # in a batch they make false ITC negatives; with them ITC stayed at chance and retrieval read
     # no position (docs/research.md).
     train_captions: str = "first"
+    # Pre-training's captions (data.train_captions of its stage): the same, or "first+one", the
+    # full description followed by one of the image's short captions at random (a shape count, a
+    # position, a relation between two objects, or the object closest to / furthest from another).
+    pretrain_captions: str = "first"
     vqa_steps: int = 2500
     # The VQA stage starts from the "pretrained" model, or from "scratch" (the pre-trained model's
     # vocabulary only). From the pre-trained model it unfreezes one level from the top every
@@ -132,6 +136,7 @@ class QuickstartPlan:
             raise ValueError(f"transfer_fractions must be fractions in (0, 1], got {self.transfer_fractions}")
         # the run configuration's choices, checked now rather than when the stage's config loads
         for name, section, key in (("train_captions", DataSection, "train_captions"),
+                                   ("pretrain_captions", DataSection, "train_captions"),
                                    ("retrieval_mode", EvalSection, "retrieval_mode")):
             choices = get_args(get_type_hints(section)[key])
             if getattr(self, name) not in choices:

@@ -15,7 +15,7 @@ from vlbert.data.shards.schema import DataError, SampleQuestion
 from vlbert.data.shards.stats import ErrorPolicy
 
 TEXT_KINDS = ("captions", "questions")
-CAPTION_MODES = ("each", "random", "first")
+CAPTION_MODES = ("each", "random", "first", "first+one")
 
 
 def check_text(text: str, caption_mode: str = "each") -> None:
@@ -44,7 +44,8 @@ def _captions(record: Record, policy: ErrorPolicy) -> list[str]:
 
 def caption_items(record: Record, policy: ErrorPolicy, mode: str, rng: random.Random) -> list[Item]:
     """Captioned tasks: one item per caption (``each``), or one per image with a random or the
-    first caption."""
+    first caption, or the first followed by one of the others at random (``first+one``: a detailed
+    description with one more fact, e.g. a relation between two objects, drawn anew each epoch)."""
     captions = _captions(record, policy)
     if not captions:
         policy.bad("no_text", record.url, record.key, "no non-empty caption")
@@ -52,6 +53,10 @@ def caption_items(record: Record, policy: ErrorPolicy, mode: str, rng: random.Ra
     if mode == "random":
         captions = [rng.choice(captions)]
     elif mode == "first":
+        captions = captions[:1]
+    elif mode == "first+one" and len(captions) > 1:
+        captions = [f"{captions[0]} {rng.choice(captions[1:])}"]
+    elif mode == "first+one":
         captions = captions[:1]
     return [Item(record, caption) for caption in captions]
 
