@@ -83,3 +83,20 @@ def test_pretrain_runs_checks_every_checkpoint_and_reads_back_its_table(tmp_path
         assert "QuickstartPlan has no field 'pretrain_stepz'" in str(error)
     else:
         raise AssertionError("an unknown plan field was accepted")
+
+
+def test_quickstart_runs_records_a_whole_run_with_its_plan_and_reads_back_its_table(tmp_path, capsys):
+    tool = _tool("quickstart_runs")
+    out = tmp_path / "runs.jsonl"
+    argv = ["--seed", "2", "--base", "smoke", "--name", "tiny", "--work", str(tmp_path / "work"), "--out", str(out),
+            "--plan", "pretrain_captions=first+one", "retrieval_steps=3"]
+    assert tool.main(argv) == 0
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["seed"] == 2 and row["plan"] == ["pretrain_captions=first+one", "retrieval_steps=3"]
+    config = (tmp_path / "work" / "tiny-s2" / "pretrain" / "config.yaml").read_text()
+    assert "train_captions: first+one" in config  # the plan field reached the pre-training stage
+    assert row["stage_seconds"].keys() >= {"pretrain", "vqa", "retrieval", "caption"}
+    assert 0.0 <= row["vqa"]["closest_acc"] <= 1.0 and 0.0 <= row["retrieval"]["t2i_r1"] <= 1.0
+    capsys.readouterr()
+    assert tool.main(["--table", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("tiny | 2 | ")
