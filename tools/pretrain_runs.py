@@ -55,6 +55,8 @@ def plan_from(seed: int, assignments: list[str], base: str = "default") -> Quick
             raise SystemExit(f"--plan: QuickstartPlan has no field {key!r}")
         current = getattr(plan, key)
         cast = (lambda v: v.lower() == "true") if isinstance(current, bool) else type(current)
+        if isinstance(current, tuple):  # "closest,furthest" -> ("closest", "furthest")
+            cast = (lambda v, kind=type(current[0]) if current else str: tuple(kind(x) for x in v.split(",") if x))
         plan = replace(plan, **{key: cast(value)})
     return plan
 
