@@ -61,6 +61,30 @@ def test_occlusion_explains_a_chosen_answer_and_leaves_padding_out(vqa_model):
                       {"region_features": batch.region_features, "region_boxes": batch.region_boxes})
 
 
+def test_removal_is_the_answer_without_the_region_as_if_it_were_not_in_the_scene(vqa_model):
+    torch.set_num_threads(1)  # one kernel order: the batched and the one-by-one passes agree closely
+    inputs = make_inputs(batch=1, regions=5)
+    image = {"region_features": inputs.region_features, "region_boxes": inputs.region_boxes}
+    result = occlusion_map(vqa_model, inputs.input_ids, inputs.attention_mask, image, hide="remove")
+    with torch.no_grad():
+        full = vqa_model(inputs.input_ids, attention_mask=inputs.attention_mask, **image).logits[0]
+        answer = int(full.argmax())
+        by_hand = []
+        for i in range(5):
+            keep = [j for j in range(5) if j != i]  # the scene with region i taken out of the input
+            fewer = {"region_features": inputs.region_features[:, keep], "region_boxes": inputs.region_boxes[:, keep]}
+            by_hand.append(full[answer] - vqa_model(inputs.input_ids, attention_mask=inputs.attention_mask,
+                                                    **fewer).logits[0, answer])
+    torch.testing.assert_close(result.drops, torch.stack(by_hand), atol=1e-5, rtol=1e-5)
+    zeroed = occlusion_map(vqa_model, inputs.input_ids, inputs.attention_mask, image, hide="zero")
+    assert (result.drops - zeroed.drops).abs().max() > 1e-4  # not the masked-region-modelling hiding
+    with pytest.raises(ValueError, match="hide must be"):
+        occlusion_map(vqa_model, inputs.input_ids, inputs.attention_mask, image, hide="blur")
+    with pytest.raises(ValueError, match="needs region inputs"):
+        occlusion_map(vqa_model, inputs.input_ids, inputs.attention_mask,
+                      {"pixel_values": torch.zeros(1, 3, 32, 32)}, hide="remove")
+
+
 def test_object_under_a_box_is_the_one_it_overlaps_most():
     scene = sample_scene(image_rng(0, "test", 0))
     for obj in scene.objects:
@@ -138,5 +162,5 @@ def test_the_map_methods_tool_scores_every_method(tmp_path, capsys):
     model = save_tiny_models(tmp_path)["vqa"]
     assert tool.main([str(model), "--seed", "0", "--images", "2"]) == 0
     rows = {line.split(" | ")[0]: line.split(" | ")[1:] for line in capsys.readouterr().out.splitlines()[1:]}
-    assert set(rows) == {"occlusion", "attention", "gradient, features", "gradient, embeddings"}
+    assert set(rows) == {"occlusion", "removal", "attention", "gradient, features", "gradient, embeddings"}
     assert all(0.0 <= float(v) <= 1.0 for values in rows.values() for v in values)

@@ -105,7 +105,7 @@ def test_ask_draws_the_attention_map_on_request_and_refuses_an_unknown_method(cl
     assert attention["method"] == "attention" and "co-attention" in attention["method_note"]
     assert sum(r["weight"] for r in attention["regions"]) == pytest.approx(1.0, abs=1e-4)
     refused = client.post("/api/ask", **_upload(models["image"], **form, method="saliency"))
-    assert refused.status_code == 400 and "map method must be one of occlusion, attention" in refused.json()["error"]
+    assert refused.status_code == 400 and "map method must be one of occlusion, removal, attention" in refused.json()["error"]
     assert client.get("/api/info").json()["map_method"] == "occlusion"
 
 

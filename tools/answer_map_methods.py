@@ -1,5 +1,5 @@
 """Which way of drawing an answer's map marks the object the question names? The grounding score
-(`vlbert.run.grounding`) of a VQA model for the demo's two methods (occlusion, co-attention) and
+(`vlbert.run.grounding`) of a VQA model for the demo's methods (occlusion, removal, co-attention) and
 two gradient x input maps that vlbert does not ship: on the region features, and on the visual
 embeddings (features and box as the visual stream first sees them).
 
@@ -22,6 +22,7 @@ from vlbert.data.sources.sort_of_clevr.scenes import (
 )
 from vlbert.run.answer_maps import answer_map
 from vlbert.run.grounding import DETECTOR, top_region_is
+from vlbert.run.map_methods import MAP_METHODS
 from vlbert.run.predict import Predictor
 
 
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         boxes = inputs["region_boxes"][0]
         for q in questions.values():
             asked[q.subtype] += 1
-            maps = {method: answer_map(predictor, inputs, q.question, method) for method in ("occlusion", "attention")}
+            maps = {method: answer_map(predictor, inputs, q.question, method) for method in MAP_METHODS}
             weights = {method: (m.weights, m.boxes) for method, m in maps.items()}
             weights.update({name: (s.abs(), boxes) for name, s in gradient_scores(predictor, inputs, q.question).items()})
             for name, (w, b) in weights.items():

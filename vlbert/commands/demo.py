@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="gallery ranking: ITC top-k re-ranked by ITM (default), or ITC alone (a model trained "
                              "without ITM, such as the quickstart's retrieval model)")
     parser.add_argument("--map", choices=tuple(MAP_METHODS), default=DEFAULT_MAP_METHOD,
-                        help="how the answer's map is made: occlusion (each region hidden in turn; default) or "
+                        help="how the answer's map is made: occlusion (each region's features zeroed in turn; "
+                             "default), removal (each region left out of the scene in turn; region models only), or "
                              "the co-attention probabilities from the question to the regions")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")

@@ -1,8 +1,11 @@
 """Which regions an answer rests on, by occlusion: hide each region in turn and measure how far
 the answer's score falls.
 
-A region is hidden the way masked region modelling hides it in pre-training: its features are
-zeroed and its box is kept (`masked_regions`), so the occluded input is one the model has seen.
+A region is hidden in one of two ways (`hide`):
+- "zero": the way masked region modelling hides it in pre-training, its features zeroed and its
+  box kept (`masked_regions`), an input the pre-trained model has seen;
+- "remove": left out of the scene, its region mask off, so no other token attends to it (region
+  inputs only: a grid cell or patch cannot be left out).
 All N occluded copies run as one batch of N rows. Unlike the co-attention probabilities, the
 map says what the answer needed: a region the answer does not depend on gets no weight, however
 much attention it drew.
@@ -11,6 +14,7 @@ much attention it drew.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -32,14 +36,19 @@ def _rows(value: Tensor, count: int) -> Tensor:
 
 @torch.inference_mode()
 def occlusion_map(model: nn.Module, input_ids: Tensor, attention_mask: Tensor, image_inputs: dict[str, Tensor],
-                  answer: int | None = None) -> OcclusionMap:
+                  answer: int | None = None, hide: Literal["zero", "remove"] = "zero") -> OcclusionMap:
     """A VQA model's answer to one question about one image, explained by occlusion.
 
     input_ids, attention_mask [1, L]; image_inputs: `encode_image` arguments for one image
     (region_features [1, N, Df] + region_boxes [1, N, 4], or pixel_values [1, 3, H, W]);
-    `answer`: the answer index to explain (default: the model's top answer)."""
+    `answer`: the answer index to explain (default: the model's top answer); `hide`: "zero" or
+    "remove" (module docstring)."""
     if input_ids.shape[0] != 1:
         raise ValueError(f"occlusion_map explains one question at a time, got a batch of {input_ids.shape[0]}")
+    if hide not in ("zero", "remove"):
+        raise ValueError(f"hide must be 'zero' or 'remove', got {hide!r}")
+    if hide == "remove" and "region_features" not in image_inputs:
+        raise ValueError("hide='remove' leaves regions out of the scene: it needs region inputs, not pixels")
     full = model(input_ids, attention_mask=attention_mask, **image_inputs).logits[0]  # [A]
     answer = int(full.argmax()) if answer is None else answer
     regions = model.vlbert.encode_regions(**{k: v for k, v in image_inputs.items() if k != "masked_regions"})
@@ -47,8 +56,12 @@ def occlusion_map(model: nn.Module, input_ids: Tensor, attention_mask: Tensor, i
     hidden = torch.eye(count, dtype=torch.bool, device=input_ids.device)  # [N, N]: row i hides region i
     real = regions.mask[0]  # [N] False = padding
     batch = {k: _rows(v, count) for k, v in image_inputs.items()}
+    if hide == "zero":
+        batch["masked_regions"] = hidden
+    else:  # row i: the image's own region mask with region i off
+        batch["region_mask"] = regions.mask.expand(count, -1) & ~hidden  # [N, N]
     occluded = model(_rows(input_ids, count), attention_mask=_rows(attention_mask, count),
-                     masked_regions=hidden, **batch).logits[:, answer]  # [N]
+                     **batch).logits[:, answer]  # [N]
     drops = (full[answer] - occluded).masked_fill(~real, 0.0)  # [N]
     support = drops.clamp_min(0.0)
     total = support.sum()

@@ -1,9 +1,11 @@
 """Where a VQA answer came from, drawn as one weight per region: the map the demo shows and the
 grounding score (`vlbert.run.grounding`) measures.
 
-Two methods:
-- "occlusion" (the default): each region hidden in turn, the weight how far the answer's score
-  falls (`vlbert.models.occlusion`): what the answer needed.
+Three methods:
+- "occlusion" (the default): each region hidden in turn (its features zeroed, as masked region
+  modelling hides it), the weight how far the answer's score falls (`vlbert.models.occlusion`):
+  what the answer needed.
+- "removal": the same with each region left out of the scene instead (region inputs only).
 - "attention": the co-attention probabilities from the text to the regions, averaged over the
   text's tokens, the heads and the blocks (`vlbert.models.attention_maps`): where the model
   looked, which is not always what it used.
@@ -42,9 +44,9 @@ def answer_map(predictor: Predictor, inputs: dict[str, Tensor], question: str,
     and the map of its top answer by `method`."""
     check_map_method(method)
     model = predictor.model
-    if method == "occlusion":
+    if method in ("occlusion", "removal"):
         ids, mask = predictor.text_inputs(question)
-        occluded = occlusion_map(model, ids, mask, inputs)
+        occluded = occlusion_map(model, ids, mask, inputs, hide="zero" if method == "occlusion" else "remove")
         return AnswerMap(occluded.logits.sigmoid(), occluded.weights, occluded.boxes, method)
     with record_coattention(model) as maps:
         out = predictor.vqa_output(inputs, question)

@@ -3,6 +3,7 @@ so that the command line can offer them."""
 
 MAP_METHODS = {
     "occlusion": "occlusion: how far the answer's score falls with each region hidden",
+    "removal": "removal: how far the answer's score falls with each region left out of the scene",
     "attention": "co-attention from the question to the regions, averaged over tokens, heads and blocks",
 }
 DEFAULT_MAP_METHOD = "occlusion"
