@@ -38,7 +38,7 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     manifest = json.loads((out / "data" / "manifest.json").read_text())
     assert manifest["splits"]["pretrain"] == 96 and manifest["meta"]["caption_only"] == ["pretrain"]
     pre = yaml.safe_load((out / "pretrain" / "config.yaml").read_text())
-    assert pre["data"]["train_split"] == "pretrain" and pre["data"]["train_captions"] == "first"
+    assert pre["data"]["train_split"] == "pretrain" and pre["data"]["train_captions"] == "first+one"
     assert pre["data"]["batch_size"] == 8  # the plan's pre-training batch, not the task stages' 16
     # pre-training asks the description's content words more often and scores moved boxes as ITM negatives
     assert pre["objective"]["box_negatives"] is True and pre["objective"]["mlm_focus_prob"] == 0.3
@@ -47,7 +47,7 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     # subtypes, then goes on from there with every question
     first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
     assert first["model"]["init"] == str(out / "pretrain" / "model")
-    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
+    assert first["data"]["question_subtypes"] == ["closest", "furthest"]
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
     assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
     for run in (first, vqa):
@@ -87,7 +87,7 @@ def test_quickstart_vqa_can_start_from_scratch_in_two_phases(tmp_path):
     run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="scratch", vqa_first_steps=1), progress=False)
     first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
     assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
-    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
+    assert first["data"]["question_subtypes"] == ["closest", "furthest"]
     assert first["train"]["finetune"]["unfreeze_every"] == 0  # nothing pre-trained to keep
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
     assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []

@@ -68,7 +68,7 @@ class QuickstartPlan:
     # half of the 2B, so with the B box negatives ITM sees two negatives per positive, as ALBEF's
     # ITM does; each negative is a co-attention pass, and the step is a sixth faster
     pretrain_itm_negative_fraction: float = 0.5
-    pretrain_max_length: int = 96  # a whole scene description fits (about 80 tokens)
+    pretrain_max_length: int = 112  # a whole scene description (about 84 tokens) and one more caption fit
     # Pre-training objectives that make the model read the boxes (docs/model.md, "Pre-training that
     # transfers"): MLM masks the description's colour, shape and position words at 0.3 instead of
     # 0.15, and ITM also scores each caption against its image with the boxes moved among the regions.
@@ -84,11 +84,12 @@ class QuickstartPlan:
     # in a batch they make false ITC negatives; with them ITC stayed at chance and retrieval read
     # no position (docs/research.md).
     train_captions: str = "first"
-    # Pre-training's captions (data.train_captions of its stage): the same, or "first+one", the
-    # full description followed by one of the image's short captions at random (a shape count, a
-    # position, a relation between two objects, or the object closest to / furthest from another).
-    pretrain_captions: str = "first"
-    vqa_steps: int = 2500
+    # Pre-training's captions (data.train_captions of its stage): "first+one", the full description
+    # followed by one of the image's short captions at random (a shape count, a position, a relation
+    # between two objects, or the object closest to / furthest from another), as real captions state
+    # relations as well as objects; MLM then masks words that only a relation tells (docs/model.md).
+    pretrain_captions: str = "first+one"
+    vqa_steps: int = 2700
     # The VQA stage starts from the "pretrained" model, or from "scratch" (the pre-trained model's
     # vocabulary only). From the pre-trained model it unfreezes one level from the top every
     # `vqa_unfreeze_every` steps (gradual unfreezing; 0: everything trains from the first step):
@@ -97,13 +98,17 @@ class QuickstartPlan:
     # `vqa_text_pooling="mean"`), it reads both axes and shapes by step 750 (docs/model.md).
     vqa_from: str = "pretrained"
     vqa_unfreeze_every: int = 50
-    # The VQA stage's first steps leave out count questions. With them from the start, closest and
-    # furthest stayed at 0.68-0.72 for 2500 steps from the pre-trained model (from scratch, finding
-    # the named object took ~1000 steps longer; docs/research.md). 0: every question from the start.
-    vqa_first_steps: int = 1500
-    vqa_first_subtypes: tuple[str, ...] = ("shape", "horizontal", "vertical", "closest", "furthest")
+    # The VQA stage's first steps ask the closest / furthest questions alone. With every question
+    # from the start they stayed at 0.64-0.70 for 2500 steps from the pre-trained model; with every
+    # one but the count questions, closest stayed there for 1500; alone, both reach 0.92-0.96 by
+    # step 1000-1200 (seed 0). The other questions then take ~1000 steps (docs/research.md).
+    # 0: every question from the start.
+    vqa_first_steps: int = 1400
+    vqa_first_subtypes: tuple[str, ...] = ("closest", "furthest")
     question_only_steps: int = 100
-    retrieval_steps: int = 150  # the pre-trained model ranks well already (two-stage R@1 0.96 before any)
+    # the pre-trained model ranks well already: seed 0's two-stage R@1 was 0.977 before any retrieval
+    # step, 0.971 after 50 and 0.955 after 150 (docs/research.md)
+    retrieval_steps: int = 50
     # Retrieval ranks by ITC's top k re-ranked by the ITM head ("two-stage"), or by ITC alone ("itc":
     # a dual encoder, whose ITC-only training step skips the co-attention passes).
     retrieval_mode: str = "two-stage"
@@ -158,7 +163,7 @@ class QuickstartPlan:
     def long(cls) -> "QuickstartPlan":
         """About four times the pre-training and three or more times the task steps of the default
         plan, for the grounding the 15-minute plan has no room for."""
-        return cls(pretrain_steps=2400, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300,
+        return cls(pretrain_steps=2400, vqa_steps=8100, vqa_first_steps=4200, question_only_steps=300,
                    retrieval_steps=600, caption_steps=400, caption_eval_images=200, transfer_vqa_steps=2400,
                    evals_per_stage=6)
 
