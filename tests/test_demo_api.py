@@ -90,13 +90,19 @@ def test_ask_gives_predicts_answers_and_a_heat_map_over_the_detected_regions(cli
     np.testing.assert_allclose([r["box"] for r in result["regions"]], boxes, atol=1e-4)
     assert sum(r["weight"] for r in result["regions"]) == pytest.approx(1.0, abs=1e-4)
     assert _png(result["heatmap"]).size == (300, 300)
-    # the map is occlusion's, and says so
+    # the map of a model that reads regions is removal's by default, and says so
     predictor = Predictor(models["vqa"])
     ids, mask = predictor.text_inputs(QUESTION)
     with Image.open(models["image"]) as image:
-        occluded = occlusion_map(predictor.model, ids, mask, predictor.image_inputs(image, detector="sort-of-clevr"))
-    np.testing.assert_allclose([r["weight"] for r in result["regions"]], occluded.weights.tolist(), atol=1e-4)
-    assert result["method"] == "occlusion" and result["method_note"].startswith("occlusion:")
+        inputs = predictor.image_inputs(image, detector="sort-of-clevr")
+    removed = occlusion_map(predictor.model, ids, mask, inputs, hide="remove")
+    np.testing.assert_allclose([r["weight"] for r in result["regions"]], removed.weights.tolist(), atol=1e-4)
+    assert result["method"] == "removal" and result["method_note"].startswith("removal:")
+    occlusion = client.post("/api/ask", **_upload(models["image"], question=QUESTION, detector="sort-of-clevr",
+                                                  method="occlusion")).json()
+    zeroed = occlusion_map(predictor.model, ids, mask, inputs, hide="zero")
+    np.testing.assert_allclose([r["weight"] for r in occlusion["regions"]], zeroed.weights.tolist(), atol=1e-4)
+    assert occlusion["method"] == "occlusion"
 
 
 def test_ask_draws_the_attention_map_on_request_and_refuses_an_unknown_method(client, models):
@@ -106,13 +112,16 @@ def test_ask_draws_the_attention_map_on_request_and_refuses_an_unknown_method(cl
     assert sum(r["weight"] for r in attention["regions"]) == pytest.approx(1.0, abs=1e-4)
     refused = client.post("/api/ask", **_upload(models["image"], **form, method="saliency"))
     assert refused.status_code == 400 and "map method must be one of occlusion, removal, attention" in refused.json()["error"]
-    assert client.get("/api/info").json()["map_method"] == "occlusion"
+    assert client.get("/api/info").json()["map_method"] == "removal"
 
 
 def test_a_vit_model_gets_its_patch_grid(models):
     client = TestClient(create_app(DemoService([models["vqa-vit"]])))
     result = client.post("/api/ask", **_upload(models["image"], question=QUESTION)).json()
     assert result["layout"] == "patches" and len(result["regions"]) == 16  # 32 px / 8 px patches: 4 x 4
+    assert result["method"] == "occlusion"  # a patch cannot be left out of the image: occlusion by default
+    refused = client.post("/api/ask", **_upload(models["image"], question=QUESTION, method="removal"))
+    assert refused.status_code == 400 and "reads pixels" in refused.json()["error"]
     assert sorted(r["box"][:2] for r in result["regions"])[:2] == [[0.0, 0.0], [0.0, 0.25]]
     assert sum(r["weight"] for r in result["regions"]) == pytest.approx(1.0, abs=1e-4)
 

@@ -91,8 +91,8 @@ def test_upload_ask_and_see_answers_and_heat_map(demo_url):
                                                                  "bottom", "1", "2", "3", "4", "5", "6"}
         assert page.get_attribute("#heatmap", "src").startswith("data:image/png;base64,")
         assert page.get_attribute("#heatmap", "data-layout") == "regions"
-        assert page.get_attribute("#heatmap", "data-method") == "occlusion"
-        assert page.inner_text("#map-method").startswith("occlusion:")
+        assert page.get_attribute("#heatmap", "data-method") == "removal"
+        assert page.inner_text("#map-method").startswith("removal:")
         width = page.evaluate("document.getElementById('heatmap').naturalWidth")
         assert width == 300 and page.inner_text("#error") == ""
         page.screenshot(path=str(shot), full_page=False)

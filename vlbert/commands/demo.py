@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from vlbert.data.sources.detectors import DETECTORS
-from vlbert.run.map_methods import DEFAULT_MAP_METHOD, MAP_METHODS
+from vlbert.run.map_methods import MAP_METHODS
 
 HELP = "serve a web page to try saved models (VQA with answer maps, captioning, retrieval)"
 
@@ -22,10 +22,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--search", choices=("two-stage", "itc"), default="two-stage",
                         help="gallery ranking: ITC top-k re-ranked by ITM (default), or ITC alone (a model trained "
                              "without ITM, such as the quickstart's retrieval model)")
-    parser.add_argument("--map", choices=tuple(MAP_METHODS), default=DEFAULT_MAP_METHOD,
-                        help="how the answer's map is made: occlusion (each region's features zeroed in turn; "
-                             "default), removal (each region left out of the scene in turn; region models only), or "
-                             "the co-attention probabilities from the question to the regions")
+    parser.add_argument("--map", choices=tuple(MAP_METHODS), default=None,
+                        help="how the answer's map is made: removal (each region left out of the scene in turn; the "
+                             "default for a model that reads regions), occlusion (each region's features zeroed in "
+                             "turn; the default for one that reads pixels), or attention (the co-attention "
+                             "probabilities from the question to the regions)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
 

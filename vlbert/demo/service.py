@@ -27,7 +27,7 @@ from vlbert.data.sources.sort_of_clevr.scenes import (
 from vlbert.demo.gallery import SEARCH_MODES, Gallery, Hit, build_gallery, read_gallery, search
 from vlbert.demo.heatmap import Layout, RegionWeight, png_data_url, region_weights, render_heatmap
 from vlbert.run.answer_maps import answer_map, check_map_method
-from vlbert.run.map_methods import DEFAULT_MAP_METHOD, MAP_METHODS
+from vlbert.run.map_methods import DEFAULT_MAP_METHOD, MAP_METHODS, PIXEL_MAP_METHOD
 from vlbert.run.predict import Predictor
 
 MAX_UPLOAD_BYTES = 10 * 2**20
@@ -99,13 +99,16 @@ class DemoService:
     def __init__(self, model_dirs: list[str | Path], gallery: str | Path | None = None,
                  gallery_limit: int = 500, detector: str | None = None, device: str | None = None,
                  gallery_split: str | None = None, search_mode: str = "two-stage",
-                 map_method: str = DEFAULT_MAP_METHOD) -> None:
+                 map_method: str | None = None) -> None:
         if search_mode not in SEARCH_MODES:
             raise DemoError(f"search mode must be one of {', '.join(SEARCH_MODES)}, got {search_mode!r}")
         self.search_mode = search_mode
-        self.map_method = self._map_method(map_method)
+        if map_method is not None:
+            self._map_method(map_method)
         self.predictors = [Predictor(path, device) for path in model_dirs]
         self.dirs = [str(path) for path in model_dirs]
+        # None: removal for a VQA model that reads regions, occlusion for one that reads pixels
+        self.map_method = map_method or self._default_map_method()
         self.gallery: Gallery | None = None
         if gallery is not None:
             ranker = self.predictor_for("retrieval")
@@ -125,6 +128,10 @@ class DemoService:
         for predictor, path in zip(self.predictors, self.dirs):
             models.setdefault(predictor.task, path)  # the one that serves that task
         return DemoInfo(models, regions, size, question_templates(), self.map_method)
+
+    def _default_map_method(self) -> str:
+        vqa = [p for p in self.predictors if p.supports("vqa")]
+        return PIXEL_MAP_METHOD if vqa and vqa[0].transform is not None else DEFAULT_MAP_METHOD
 
     @staticmethod
     def _map_method(method: str) -> str:
@@ -160,6 +167,9 @@ class DemoService:
         service's), drawn on the picture."""
         method = self._map_method(method or self.map_method)
         predictor = self.predictor_for("vqa")
+        if method == "removal" and predictor.transform is not None:
+            raise DemoError("the removal map leaves regions out of the scene, and this VQA model reads pixels: "
+                            f"ask for {PIXEL_MAP_METHOD} or attention")
         question = self._check_text(predictor, question, "question")
         inputs = predictor.image_inputs(image, detector=detector)
         drawn = answer_map(predictor, inputs, question, method)

@@ -34,6 +34,7 @@ from vlbert.quickstart.progress import StageClock
 from vlbert.quickstart.report import format_table, write_report
 from vlbert.quickstart.results import QuickstartResults, StageResult
 from vlbert.run.grounding import grounding_scores
+from vlbert.run.map_methods import DEFAULT_MAP_METHOD
 from vlbert.run.predict import Predictor
 from vlbert.run.training import RunResult, run_training
 from vlbert.runconfig import RunConfig, load_run_config
@@ -62,12 +63,13 @@ class Quickstart:
         overrides += [f"model.overrides.{k}={v}" for k, v in p.model.items()]
         return load_run_config(None, [*overrides, *extra])
 
-    def stage(self, name: str, cfg: RunConfig, test: RunConfig | None = None) -> tuple[RunResult, dict[str, float]]:
-        """Train one stage, then evaluate on the held-out test split."""
+    def stage(self, name: str, cfg: RunConfig, test: bool = True) -> tuple[RunResult, dict[str, float]]:
+        """Train one stage, then evaluate on the held-out test split (unless `test` is False: a
+        stage whose model the next one starts from, measured through that one)."""
         self.clock.start(name, f"{cfg.task}, {cfg.train.max_steps} steps")
         began = time.perf_counter()
         result = run_training(cfg, resume=False)
-        metrics = evaluate_parts(test or cfg, result.parts, "test")
+        metrics = evaluate_parts(cfg, result.parts, "test") if test else {}
         seconds = time.perf_counter() - began
         self.stages.append(StageResult(name, seconds, result.steps, metrics, result.history))
         self.clock.done(name, seconds)
@@ -135,11 +137,11 @@ class Quickstart:
         return results
 
     def grounding(self, model_dir: str | Path) -> dict[str, float]:
-        """The grounding score of the VQA model's answer maps on the first test images: occlusion
+        """The grounding score of the VQA model's answer maps on the first test images: removal
         (what the demo draws; `grounding_*`) and co-attention (`grounding_attention_*`)."""
         scores = grounding_scores(Predictor(model_dir), self.plan.seed, self.plan.grounding_images,
-                                  methods=("occlusion", "attention"))
-        return {**scores["occlusion"].as_dict("grounding"), **scores["attention"].as_dict("grounding_attention")}
+                                  methods=(DEFAULT_MAP_METHOD, "attention"))
+        return {**scores[DEFAULT_MAP_METHOD].as_dict("grounding"), **scores["attention"].as_dict("grounding_attention")}
 
     def retrieval_config(self, steps: int, *extra: str, name: str = "retrieval") -> RunConfig:
         return self.config("retrieval", name, steps, *extra, *stage_overrides(self.plan)["retrieval"])
@@ -156,7 +158,8 @@ class Quickstart:
         `first_steps` is 0."""
         if first_steps:
             subtypes = "data.question_subtypes=[" + ",".join(first_subtypes) + "]"
-            first, _ = self.stage(f"{name}-first", self.config("vqa", f"{name}-first", first_steps, init, subtypes, *extra))
+            first, _ = self.stage(f"{name}-first", self.config("vqa", f"{name}-first", first_steps, init, subtypes, *extra),
+                                  test=False)
             init = f"model.init={first.model_dir}"
         return self.stage(name, self.config("vqa", name, steps - first_steps, init, *extra))
 
