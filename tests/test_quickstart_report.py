@@ -205,7 +205,7 @@ def test_plan_refuses_settings_the_run_config_would_refuse_stages_later():
     for bad, message in (({"train_captions": "all"}, "train_captions must be one of auto, each, random, first"),
                          ({"retrieval_mode": "itm"}, "retrieval_mode must be one of two-stage, all-pairs, itc"),
                          ({"retrieval_mode": "two-stage", "retrieval_itm": False}, "set retrieval_itm=True"),
-                         ({"vqa_first_steps": 2700}, r"vqa_first_steps must be in \[0, vqa_steps\), got 2700"),
+                         ({"vqa_first_steps": 2500}, r"vqa_first_steps must be in \[0, vqa_steps\), got 2500"),
                          ({"transfer_fractions": (1.0, 0.0)}, r"transfer_fractions must be fractions in \(0, 1\]")):
         with pytest.raises(ValueError, match=message):
             QuickstartPlan(**bad)

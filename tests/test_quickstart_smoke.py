@@ -47,7 +47,7 @@ def test_quickstart_smoke_writes_report_and_figures(tmp_path, capsys):
     # subtypes, then goes on from there with every question
     first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
     assert first["model"]["init"] == str(out / "pretrain" / "model")
-    assert first["data"]["question_subtypes"] == ["closest", "furthest"]
+    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
     assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []
     for run in (first, vqa):
@@ -87,7 +87,7 @@ def test_quickstart_vqa_can_start_from_scratch_in_two_phases(tmp_path):
     run_quickstart(out, plan=replace(QuickstartPlan.smoke(), vqa_from="scratch", vqa_first_steps=1), progress=False)
     first = yaml.safe_load((out / "vqa-first" / "config.yaml").read_text())
     assert first["model"]["init"] is None and first["data"]["tokenizer"] == str(out / "pretrain" / "model")
-    assert first["data"]["question_subtypes"] == ["closest", "furthest"]
+    assert first["data"]["question_subtypes"] == ["shape", "horizontal", "vertical", "closest", "furthest"]
     assert first["train"]["finetune"]["unfreeze_every"] == 0  # nothing pre-trained to keep
     vqa = yaml.safe_load((out / "vqa" / "config.yaml").read_text())
     assert vqa["model"]["init"] == str(out / "vqa-first" / "model") and vqa["data"]["question_subtypes"] == []

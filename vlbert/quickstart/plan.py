@@ -89,7 +89,7 @@ class QuickstartPlan:
     # between two objects, or the object closest to / furthest from another), as real captions state
     # relations as well as objects; MLM then masks words that only a relation tells (docs/model.md).
     pretrain_captions: str = "first+one"
-    vqa_steps: int = 2700
+    vqa_steps: int = 2500
     # The VQA stage starts from the "pretrained" model, or from "scratch" (the pre-trained model's
     # vocabulary only). From the pre-trained model it unfreezes one level from the top every
     # `vqa_unfreeze_every` steps (gradual unfreezing; 0: everything trains from the first step):
@@ -98,13 +98,13 @@ class QuickstartPlan:
     # `vqa_text_pooling="mean"`), it reads both axes and shapes by step 750 (docs/model.md).
     vqa_from: str = "pretrained"
     vqa_unfreeze_every: int = 50
-    # The VQA stage's first steps ask the closest / furthest questions alone. With every question
-    # from the start they stayed at 0.64-0.70 for 2500 steps from the pre-trained model; with every
-    # one but the count questions, closest stayed there for 1500; alone, both reach 0.92-0.96 by
-    # step 1000-1200 (seed 0). The other questions then take ~1000 steps (docs/research.md).
-    # 0: every question from the start.
-    vqa_first_steps: int = 1400
-    vqa_first_subtypes: tuple[str, ...] = ("closest", "furthest")
+    # The VQA stage's first steps leave out count questions: with them from the start, closest and
+    # furthest stayed at 0.64-0.73 for 2500 steps from the pre-trained model (docs/research.md).
+    # Asked alone first, closest and furthest are learnt by step 1400 on three seeds, but the
+    # position questions then took longer than the rest of the stage on one seed of three
+    # (docs/research.md, section 9). 0: every question from the start.
+    vqa_first_steps: int = 1500
+    vqa_first_subtypes: tuple[str, ...] = ("shape", "horizontal", "vertical", "closest", "furthest")
     question_only_steps: int = 100
     # the pre-trained model ranks well already: seed 0's two-stage R@1 was 0.977 before any retrieval
     # step, 0.971 after 50 and 0.955 after 150 (docs/research.md)
@@ -163,7 +163,7 @@ class QuickstartPlan:
     def long(cls) -> "QuickstartPlan":
         """About four times the pre-training and three or more times the task steps of the default
         plan, for the grounding the 15-minute plan has no room for."""
-        return cls(pretrain_steps=2400, vqa_steps=8100, vqa_first_steps=4200, question_only_steps=300,
+        return cls(pretrain_steps=2400, vqa_steps=8000, vqa_first_steps=4500, question_only_steps=300,
                    retrieval_steps=600, caption_steps=400, caption_eval_images=200, transfer_vqa_steps=2400,
                    evals_per_stage=6)
 
