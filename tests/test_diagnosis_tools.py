@@ -89,12 +89,14 @@ def test_quickstart_runs_records_a_whole_run_with_its_plan_and_reads_back_its_ta
     tool = _tool("quickstart_runs")
     out = tmp_path / "runs.jsonl"
     argv = ["--seed", "2", "--base", "smoke", "--name", "tiny", "--work", str(tmp_path / "work"), "--out", str(out),
-            "--plan", "pretrain_captions=first+one", "retrieval_steps=3"]
+            "--plan", "pretrain_captions=each", "retrieval_steps=3", "vqa_first_subtypes=closest,furthest"]
     assert tool.main(argv) == 0
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert row["seed"] == 2 and row["plan"] == ["pretrain_captions=first+one", "retrieval_steps=3"]
+    assert row["seed"] == 2 and row["plan"] == argv[-3:]
     config = (tmp_path / "work" / "tiny-s2" / "pretrain" / "config.yaml").read_text()
-    assert "train_captions: first+one" in config  # the plan field reached the pre-training stage
+    assert "train_captions: each" in config  # the plan field reached the pre-training stage
+    first = (tmp_path / "work" / "tiny-s2" / "vqa-first" / "config.yaml").read_text()
+    assert "question_subtypes:\n  - closest\n  - furthest\n" in first  # a tuple field from a comma-separated list
     assert row["stage_seconds"].keys() >= {"pretrain", "vqa", "retrieval", "caption"}
     assert 0.0 <= row["vqa"]["closest_acc"] <= 1.0 and 0.0 <= row["retrieval"]["t2i_r1"] <= 1.0
     capsys.readouterr()

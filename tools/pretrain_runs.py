@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -44,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cast(current: object, value: str) -> object:
+    """`value` as the type of the field's `current` value; a tuple from a comma-separated list."""
+    if isinstance(current, bool):
+        return value.lower() == "true"
+    if isinstance(current, tuple):  # "closest,furthest" -> ("closest", "furthest")
+        kind = type(current[0]) if current else str
+        return tuple(kind(x) for x in value.split(",") if x)
+    return type(current)(value)
+
+
 def plan_from(seed: int, assignments: list[str], base: str = "default") -> QuickstartPlan:
     """The `base` plan ("default", "long", "smoke") with `FIELD=VALUE` assignments, each value cast
     to the field's type."""
@@ -54,10 +65,7 @@ def plan_from(seed: int, assignments: list[str], base: str = "default") -> Quick
         if key not in types:
             raise SystemExit(f"--plan: QuickstartPlan has no field {key!r}")
         current = getattr(plan, key)
-        cast = (lambda v: v.lower() == "true") if isinstance(current, bool) else type(current)
-        if isinstance(current, tuple):  # "closest,furthest" -> ("closest", "furthest")
-            cast = (lambda v, kind=type(current[0]) if current else str: tuple(kind(x) for x in v.split(",") if x))
-        plan = replace(plan, **{key: cast(value)})
+        plan = replace(plan, **{key: _cast(current, value)})
     return plan
 
 
@@ -97,8 +105,10 @@ def table(rows: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_or_table(args: argparse.Namespace, run: Callable[[argparse.Namespace], dict[str, object]],
+                 table: Callable[[list[dict[str, object]]], str]) -> int:
+    """`--table FILE`: print that JSONL file's table; else run once, append the line to `--out`
+    (if given) and print the run's table."""
     if args.table:
         print(table([json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]))
         return 0
@@ -108,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             f.write(json.dumps(row) + "\n")
     print(table([row]))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_or_table(build_parser().parse_args(argv), run, table)
 
 
 if __name__ == "__main__":

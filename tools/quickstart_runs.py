@@ -12,14 +12,13 @@ report.json and figures included, is `--work/NAME-sSEED`.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pretrain_runs import plan_from  # noqa: E402
+from pretrain_runs import plan_from, run_or_table  # noqa: E402
 
 from vlbert.quickstart.pipeline import run_quickstart  # noqa: E402
 
@@ -65,16 +64,7 @@ def table(rows: list[dict[str, object]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.table:
-        print(table([json.loads(line) for line in Path(args.table).read_text().splitlines() if line.strip()]))
-        return 0
-    row = run(args)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(json.dumps(row) + "\n")
-    print(table([row]))
-    return 0
+    return run_or_table(build_parser().parse_args(argv), run, table)
 
 
 if __name__ == "__main__":
