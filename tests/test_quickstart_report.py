@@ -132,8 +132,8 @@ def test_table_shows_every_value() -> None:
     assert _line(table, "text->image R@1").split()[-1] == "met"
     assert _line(table, "ITM: true over mirrored description").split()[-1] == "met"
     assert _line(table, "ITM: true over upside-down description").split()[-1] == "0.921"  # reported, no target
-    assert _line(table, "answer map on the named object, shape (occlusion)").split()[-1] == "met"
-    assert "0.955" in _line(table, "answer map on the named object, shape (occlusion)")
+    assert _line(table, "answer map on the named object, shape (removal)").split()[-1] == "met"
+    assert "0.955" in _line(table, "answer map on the named object, shape (removal)")
     assert _line(table, "the same, co-attention map").split()[-1] == "0.200"  # beside it, no target
     assert "12 min 34 s" in table and "targets met: 12/12" in table
     for stage in STAGES:

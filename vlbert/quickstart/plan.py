@@ -116,7 +116,7 @@ class QuickstartPlan:
     caption_steps: int = 100
     caption_eval_images: int = 100
     # the VQA model's answer maps scored against the object each question names (the grounding
-    # score, vlbert.run.grounding) on the first test images: occlusion (the demo's map) and
+    # score, vlbert.run.grounding) on the first test images: removal (the demo's map) and
     # co-attention
     grounding_images: int = 200
     # --ablation: the transfer table. VQA from the pre-trained model and from scratch, the same steps

@@ -15,6 +15,7 @@ from typing import Any
 
 from vlbert.data.sources.sort_of_clevr.scenes import NONRELATIONAL, RELATIONAL
 from vlbert.quickstart.results import QuickstartResults, StageResult
+from vlbert.run.map_methods import DEFAULT_MAP_METHOD
 
 __all__ = ["PUBLISHED", "TARGETS", "TargetCheck", "check_targets", "format_table", "report_dict", "write_report"]
 
@@ -44,7 +45,7 @@ class Target:
     threshold: float
 
 
-# the demo's map (occlusion) on the object the question names: shape questions need that object
+# the demo's map (removal, for region models) on the object the question names: shape questions need that object
 # alone; a position question's answer may also rest on the others (what is left or right of it)
 GROUNDING_FLOORS = {"shape": 0.90, "horizontal": 0.80, "vertical": 0.80}
 
@@ -193,7 +194,7 @@ def _vqa_rows(results: QuickstartResults, checks: dict[str, TargetCheck]) -> lis
             rows.append(_row(f"  {subtype} questions", vqa[f"{subtype}_acc"]))
     for subtype in NONRELATIONAL:
         if f"grounding_{subtype}" in vqa:
-            rows.append(_row(f"  answer map on the named object, {subtype} (occlusion)", vqa[f"grounding_{subtype}"],
+            rows.append(_row(f"  answer map on the named object, {subtype} ({DEFAULT_MAP_METHOD})", vqa[f"grounding_{subtype}"],
                              checks.get(f"vqa.grounding_{subtype}")))
             if f"grounding_attention_{subtype}" in vqa:
                 rows.append(_row("    the same, co-attention map", vqa[f"grounding_attention_{subtype}"]))
