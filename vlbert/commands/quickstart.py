@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the generated data and of every stage's training (default 0)")
     parser.add_argument("--plan", choices=("default", "long", "smoke"), default="default",
-                        help="default: about 17 minutes on 2 CPU cores, after the install; long: several times "
+                        help="default: about 14 minutes on 2 CPU cores, after the install; long: several times "
                              "the steps of every stage, about 52 minutes; smoke: a few steps of everything "
                              "(measured times and results: docs/results.md)")
     parser.add_argument("--smoke", action="store_true", help="the same as --plan smoke")
