@@ -2,10 +2,10 @@
 grounding score (`vlbert.run.grounding`) measures.
 
 Three methods:
-- "occlusion" (the default): each region hidden in turn (its features zeroed, as masked region
-  modelling hides it), the weight how far the answer's score falls (`vlbert.models.occlusion`):
-  what the answer needed.
-- "removal": the same with each region left out of the scene instead (region inputs only).
+- "removal" (the default): each region left out of the scene in turn, the weight how far the
+  answer's score falls (`vlbert.models.occlusion`): what the answer needed. Region inputs only.
+- "occlusion": the same with each region's features zeroed instead, as masked region modelling
+  hides it; the default for models that read pixels (`PIXEL_MAP_METHOD`).
 - "attention": the co-attention probabilities from the text to the regions, averaged over the
   text's tokens, the heads and the blocks (`vlbert.models.attention_maps`): where the model
   looked, which is not always what it used.
