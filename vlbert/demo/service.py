@@ -130,8 +130,8 @@ class DemoService:
         return DemoInfo(models, regions, size, question_templates(), self.map_method)
 
     def _default_map_method(self) -> str:
-        vqa = [p for p in self.predictors if p.supports("vqa")]
-        return PIXEL_MAP_METHOD if vqa and vqa[0].transform is not None else DEFAULT_MAP_METHOD
+        vqa = next((p for p in self.predictors if p.supports("vqa")), None)
+        return PIXEL_MAP_METHOD if vqa is not None and vqa.transform is not None else DEFAULT_MAP_METHOD
 
     @staticmethod
     def _map_method(method: str) -> str:
@@ -167,12 +167,12 @@ class DemoService:
         service's), drawn on the picture."""
         method = self._map_method(method or self.map_method)
         predictor = self.predictor_for("vqa")
-        if method == "removal" and predictor.transform is not None:
-            raise DemoError("the removal map leaves regions out of the scene, and this VQA model reads pixels: "
-                            f"ask for {PIXEL_MAP_METHOD} or attention")
         question = self._check_text(predictor, question, "question")
         inputs = predictor.image_inputs(image, detector=detector)
-        drawn = answer_map(predictor, inputs, question, method)
+        try:
+            drawn = answer_map(predictor, inputs, question, method)
+        except ValueError as error:  # a method these inputs cannot take (removal on pixels)
+            raise DemoError(str(error)) from None
         regions = region_weights(drawn.boxes, drawn.weights)
         layout: Layout = "regions" if predictor.transform is None else "patches"
         answers = [Answer(a, round(s, 4)) for a, s in predictor.top_answers(drawn.probs, top)]

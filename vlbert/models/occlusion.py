@@ -48,7 +48,8 @@ def occlusion_map(model: nn.Module, input_ids: Tensor, attention_mask: Tensor, i
     if hide not in ("zero", "remove"):
         raise ValueError(f"hide must be 'zero' or 'remove', got {hide!r}")
     if hide == "remove" and "region_features" not in image_inputs:
-        raise ValueError("hide='remove' leaves regions out of the scene: it needs region inputs, not pixels")
+        raise ValueError("removal (hide='remove') leaves regions out of the scene: it needs region inputs, and "
+                         "a model that reads pixels has none; use occlusion or attention")
     full = model(input_ids, attention_mask=attention_mask, **image_inputs).logits[0]  # [A]
     answer = int(full.argmax()) if answer is None else answer
     regions = model.vlbert.encode_regions(**{k: v for k, v in image_inputs.items() if k != "masked_regions"})

@@ -54,10 +54,8 @@ def caption_items(record: Record, policy: ErrorPolicy, mode: str, rng: random.Ra
         captions = [rng.choice(captions)]
     elif mode == "first":
         captions = captions[:1]
-    elif mode == "first+one" and len(captions) > 1:
-        captions = [f"{captions[0]} {rng.choice(captions[1:])}"]
     elif mode == "first+one":
-        captions = captions[:1]
+        captions = [f"{captions[0]} {rng.choice(captions[1:])}"] if len(captions) > 1 else captions[:1]
     return [Item(record, caption) for caption in captions]
 
 
