@@ -9,19 +9,11 @@ embeddings (features and box as the visual stream first sees them).
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 
 import torch
 
-from vlbert.data.sources.sort_of_clevr.scenes import (
-    NONRELATIONAL,
-    image_rng,
-    render_scene,
-    sample_questions,
-    sample_scene,
-)
-from vlbert.run.answer_maps import answer_map
-from vlbert.run.grounding import DETECTOR, top_region_is
+from vlbert.data.sources.sort_of_clevr.scenes import NONRELATIONAL
+from vlbert.run.grounding import MapDrawer, method_drawer, score_drawers
 from vlbert.run.map_methods import MAP_METHODS
 from vlbert.run.predict import Predictor
 
@@ -53,27 +45,29 @@ def gradient_scores(predictor: Predictor, inputs: dict[str, torch.Tensor], quest
             "gradient, embeddings": (grad_states * states.detach())[0, skip:].sum(-1)}
 
 
+def gradient_drawers(predictor: Predictor) -> dict[str, MapDrawer]:
+    """Both gradient x input maps as drawers, from one backward pass per question."""
+    last: dict[str, object] = {}
+
+    def drawer(name: str) -> MapDrawer:
+        def draw(inputs: dict[str, torch.Tensor], question: str) -> tuple[torch.Tensor, torch.Tensor]:
+            if last.get("key") != (id(inputs), question):
+                last.update(key=(id(inputs), question), scores=gradient_scores(predictor, inputs, question))
+            return last["scores"][name].abs(), inputs["region_boxes"][0]
+        return draw
+
+    return {name: drawer(name) for name in ("gradient, features", "gradient, embeddings")}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     predictor = Predictor(args.model)
-    hits: dict[str, Counter] = {}
-    asked: Counter = Counter()
-    for index in range(args.images):
-        rng = image_rng(args.seed, "test", index)
-        scene = sample_scene(rng)
-        questions = {q.question: q for q in sample_questions(scene, rng) if q.subtype in NONRELATIONAL}
-        inputs = predictor.image_inputs(render_scene(scene), detector=DETECTOR)
-        boxes = inputs["region_boxes"][0]
-        for q in questions.values():
-            asked[q.subtype] += 1
-            maps = {method: answer_map(predictor, inputs, q.question, method) for method in MAP_METHODS}
-            weights = {method: (m.weights, m.boxes) for method, m in maps.items()}
-            weights.update({name: (s.abs(), boxes) for name, s in gradient_scores(predictor, inputs, q.question).items()})
-            for name, (w, b) in weights.items():
-                hits.setdefault(name, Counter())[q.subtype] += top_region_is(scene, q.color, w, b)
+    drawers = {**{method: method_drawer(predictor, method) for method in MAP_METHODS}, **gradient_drawers(predictor)}
+    scores = score_drawers(predictor, args.seed, args.images, drawers)
     print(f"map | {' | '.join(NONRELATIONAL)}   (share of questions whose top region is the named object)")
-    for name, counts in hits.items():
-        print(f"{name} | " + " | ".join(f"{counts[s] / asked[s]:.3f}" for s in NONRELATIONAL if asked[s]))
+    for name, score in scores.items():
+        shares = score.shares()
+        print(f"{name} | " + " | ".join(f"{shares[s]:.3f}" for s in NONRELATIONAL if s in shares))
     return 0
 
 

@@ -11,6 +11,7 @@ built-in detector, as the demo finds them (pixel models read the picture instead
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from torch import Tensor
@@ -61,23 +62,46 @@ def top_region_is(scene: Scene, color: str, weights: Tensor, boxes: Tensor) -> b
     return object_under(scene, boxes[int(weights.argmax())].tolist()) == color
 
 
+# a way to draw a map: (the image's inputs, the question) -> (weights [N], boxes [N, 4])
+MapDrawer = Callable[[dict[str, Tensor], str], tuple[Tensor, Tensor]]
+
+
 def grounding_scores(predictor: Predictor, seed: int, images: int, split: str = "test",
                      methods: tuple[str, ...] = (DEFAULT_MAP_METHOD,),
                      subtypes: tuple[str, ...] = NONRELATIONAL) -> dict[str, GroundingScore]:
     """The grounding score of `predictor`'s VQA model for each of `methods`, over images 0 ..
     `images` - 1 of the built-in data's `split` (generated with `seed`), on the questions of
     `subtypes`. Each scene is generated and its regions found once for every method."""
-    scores = {method: GroundingScore(check_map_method(method)) for method in methods}
+    drawers = {method: method_drawer(predictor, method) for method in methods}
+    return score_drawers(predictor, seed, images, drawers, split, subtypes)
+
+
+def method_drawer(predictor: Predictor, method: str) -> MapDrawer:
+    """The `MapDrawer` of one of the demo's map methods (`answer_map`)."""
+    check_map_method(method)
+
+    def draw(inputs: dict[str, Tensor], question: str) -> tuple[Tensor, Tensor]:
+        drawn = answer_map(predictor, inputs, question, method)
+        return drawn.weights, drawn.boxes
+
+    return draw
+
+
+def score_drawers(predictor: Predictor, seed: int, images: int, drawers: dict[str, MapDrawer],
+                  split: str = "test", subtypes: tuple[str, ...] = NONRELATIONAL) -> dict[str, GroundingScore]:
+    """`grounding_scores` for maps drawn by any functions (`MapDrawer`), one score per name: for
+    maps that are not among the demo's methods, such as gradient x input."""
+    scores = {name: GroundingScore(name) for name in drawers}
     for index in range(images):
         rng = image_rng(seed, split, index)
         scene = sample_scene(rng)
         questions = {q.question: q for q in sample_questions(scene, rng) if q.subtype in subtypes}
         inputs = predictor.image_inputs(render_scene(scene), detector=DETECTOR)
         for question in questions.values():
-            for method, score in scores.items():
-                drawn = answer_map(predictor, inputs, question.question, method)
-                score.questions[question.subtype] += 1
-                score.hits[question.subtype] += top_region_is(scene, question.color, drawn.weights, drawn.boxes)
+            for name, draw in drawers.items():
+                weights, boxes = draw(inputs, question.question)
+                scores[name].questions[question.subtype] += 1
+                scores[name].hits[question.subtype] += top_region_is(scene, question.color, weights, boxes)
     return scores
 
 
